@@ -1,0 +1,1 @@
+"""Compiled layer of fastosmosis: every @njit function, nothing else."""
