@@ -1,1 +1,29 @@
-"""Compiled layer of fastosmosis: every @njit function, nothing else."""
+"""Compiled layer of fastosmosis: every @njit function, and nothing else.
+
+Installed as ``fastosmosis.kernels``. One module per concern:
+
+- ``operators``: forward gradient with Neumann boundary and its adjoint;
+- ``osmosis``: the smooth part S of the energy and its exact gradients;
+- ``steps``: the explicit iPiano steps and the prox of the u-fidelity;
+- ``huber``: the primal-dual prox of the Huber-TV term;
+- ``energy``: the energy and the descent-test quantities.
+"""
+
+from .energy import descent_terms, energy_terms
+from .huber import huber_prox, pd_iteration
+from .operators import grad, grad_t
+from .osmosis import smooth_gradient, smooth_value
+from .steps import u_step_prox, v_step
+
+__all__ = [
+    "descent_terms",
+    "energy_terms",
+    "grad",
+    "grad_t",
+    "huber_prox",
+    "pd_iteration",
+    "smooth_gradient",
+    "smooth_value",
+    "u_step_prox",
+    "v_step",
+]

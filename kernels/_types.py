@@ -1,0 +1,29 @@
+"""Eager signatures: every kernel compiles exactly twice, for float32 and float64.
+
+Images are C-contiguous 2-D arrays of one float type; scalars passed with them are
+converted to that type at the call (so float32 arithmetic stays float32); sums are
+accumulated in float64 in per-row buffers ``partial`` of shape (H, k).
+"""
+
+from numba import float32, float64, int64, types
+
+FLOATS = (float32, float64)
+PARTIAL = types.Array(float64, 2, "C")
+INT = int64
+
+
+def image(ftype):
+    return types.Array(ftype, 2, "C")
+
+
+def row(ftype):
+    return types.Array(ftype, 1, "C")
+
+
+def both(build):
+    """``[build(A, F) for F in (float32, float64)]`` with ``A`` the 2-D array type."""
+    return [build(image(f), f) for f in FLOATS]
+
+
+def tuple_of(n):
+    return types.UniTuple(float64, n)

@@ -1,0 +1,106 @@
+"""The energy of MODEL.md 3 and the quantities of the descent tests (MODEL.md 5).
+
+    E = sum (osm/2) v |grad(u/v)|^2 + (mu/2)(v - w)^2 + (gamma/2) alpha (u - f)^2
+            + eta H_eps(|grad v|),
+    H_eps(t) = t^2 / (2 eps) for t < eps, t - eps/2 otherwise.
+"""
+
+import math
+
+from numba import njit, prange
+
+from ._types import PARTIAL, both, tuple_of
+from .osmosis import smooth_row
+
+
+@njit(cache=True)
+def huber(t, eps):
+    """H_eps(t) for t >= 0."""
+    if t < eps:
+        return t * t / (2 * eps)
+    return t - eps / 2
+
+
+@njit(cache=True)
+def huber_row(vc, vd, eps):
+    """sum_j H_eps(|grad v|) on one row, float64; ``vd`` the row below."""
+    acc = 0.0
+    wd = vc.shape[0]
+    for j in range(wd):
+        g1 = vd[j] - vc[j]
+        g2 = (vc[j + 1] - vc[j]) if j < wd - 1 else vc[j] - vc[j]
+        acc += huber(math.sqrt(g1 * g1 + g2 * g2), eps)
+    return acc
+
+
+@njit(
+    both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, PARTIAL)),
+    parallel=True,
+    cache=True,
+)
+def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, partial):
+    """(osmosis, mu fidelity, gamma fidelity, Huber sum without eta) in one pass.
+
+    The Huber sum is returned without the factor eta so that the caller can weigh it,
+    and so that eta = 0 still reports the term's value.
+    """
+    h, wd = u.shape
+    half = u.dtype.type(0.5)
+    ho, hm, hg = half * osm, half * mu, half * gamma
+    for i in prange(h):
+        dn = min(i + 1, h - 1)
+        so, sm = smooth_row(u[i], v[i], u[dn], v[dn], w[i], ho, hm)
+        sg = 0.0
+        for j in range(wd):
+            e = u[i, j] - f[i, j]
+            sg += hg * alpha[i, j] * e * e
+        partial[i, 0] = so
+        partial[i, 1] = sm
+        partial[i, 2] = sg
+        partial[i, 3] = huber_row(v[i], v[dn], eps)
+    t0 = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    t3 = 0.0
+    for i in range(h):
+        t0 += partial[i, 0]
+        t1 += partial[i, 1]
+        t2 += partial[i, 2]
+        t3 += partial[i, 3]
+    return t0, t1, t2, t3
+
+
+@njit(
+    both(lambda A, F: tuple_of(3)(A, A, A, F, F, A, A, A, PARTIAL)),
+    parallel=True,
+    cache=True,
+)
+def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old, partial):
+    """(S(pu, pv), <g, x_new - x_old>, ||x_new - x_old||^2) in one pass.
+
+    For the u-block test call it with (p1, v, ..., gu, p1, u), for the v-block test
+    with (u, p2, ..., gv, p2, v).
+    """
+    h, wd = pu.shape
+    half = pu.dtype.type(0.5)
+    ho, hm = half * osm, half * mu
+    for i in prange(h):
+        dn = min(i + 1, h - 1)
+        so, sm = smooth_row(pu[i], pv[i], pu[dn], pv[dn], w[i], ho, hm)
+        ip = 0.0
+        sq = 0.0
+        for j in range(wd):
+            d = x_new[i, j] - x_old[i, j]
+            ip += g[i, j] * d
+            sq += d * d
+        partial[i, 0] = so + sm
+        partial[i, 1] = ip
+        partial[i, 2] = sq
+    s = 0.0
+    ip = 0.0
+    sq = 0.0
+    for i in range(h):
+        s += partial[i, 0]
+        ip += partial[i, 1]
+        sq += partial[i, 2]
+    return s, ip, sq

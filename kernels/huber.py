@@ -1,0 +1,180 @@
+"""Prox of the Huber-TV term by accelerated primal-dual (MODEL.md 5.1, eq. 14-15).
+
+Solves ``min_p eta H_eps(|grad p|) + ||p - vd||^2 / (2 a2)``. One iteration, with
+``kappa = eps / eta`` (exact conjugate; the paper scheme passes ``kappa = eps``):
+
+    y_new = Proj_{|y| <= eta}((y + sigma grad xbar) / (1 + sigma kappa))
+    x_new = (vd / a2 + (x - tau grad^T y_new) / tau) / (1 / a2 + 1 / tau)
+    xbar  = x_new + theta (x_new - x)
+    theta' = 1 / sqrt(1 + 2 g tau), tau' = theta' tau, sigma' = sigma / theta'
+    res   = (sum|(x - x_new)/tau' - grad^T(y - y_new)|
+             + sum|(y - y_new)/sigma' - grad(x - xbar)|) / N
+
+all in one pass over the pixels. The state (x, xbar, y1, y2) is double-buffered: an
+iteration reads one set and writes the other, so no pixel ever reads a value that
+another thread has already overwritten. The primal step at row i needs the new dual
+of row i - 1; row blocks are processed in parallel, each recomputing the new dual of
+the row above it into a row buffer. Invariant: y1 is 0 on the last row and y2 on the
+last column (grad^T reads them as 0 there), which ``grad`` and the dual step preserve.
+"""
+
+import math
+
+from numba import njit, prange, types
+
+from ._types import INT, PARTIAL, both, image, row
+from .operators import grad
+
+
+@njit(cache=True)
+def _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next, out1, out2):
+    """New dual of row i into (out1, out2); return the row's dual residual sum."""
+    h, w = x.shape
+    dn = min(i + 1, h - 1)
+    xc, xd, bc, bd, y1c, y2c = x[i], x[dn], xb[i], xb[dn], y1[i], y2[i]
+    one = x.dtype.type(1)
+    inv_eta = one / eta
+    acc = 0.0
+    for j in range(w):
+        r = j + 1 if j < w - 1 else j
+        gb1 = bd[j] - bc[j]
+        gb2 = bc[r] - bc[j]
+        z1 = (y1c[j] + sigma * gb1) / den
+        z2 = (y2c[j] + sigma * gb2) / den
+        s = max(one, math.sqrt(z1 * z1 + z2 * z2) * inv_eta)
+        n1 = z1 / s
+        n2 = z2 / s
+        out1[j] = n1
+        out2[j] = n2
+        # grad(x - xbar_used) with the old x
+        acc += abs((y1c[j] - n1) * inv_sigma_next - ((xd[j] - xc[j]) - gb1))
+        acc += abs((y2c[j] - n2) * inv_sigma_next - ((xc[r] - xc[j]) - gb2))
+    return acc
+
+
+@njit(cache=True)
+def _primal_row(vd, x, y1c, y2c, n1c, n2c, y1u, n1u, inv_a2, tau, inv_tau, inv_den,
+                theta, inv_tau_next, xn, xbn):
+    """New primal (xn, xbn) of one row from the new dual of this row and the row above.
+
+    ``y1c, y2c`` old and ``n1c, n2c`` new dual of this row, ``y1u, n1u`` old and new
+    first dual component of the row above (zeros above row 0). Returns the primal
+    residual sum of the row.
+    """
+    w = x.shape[0]
+    acc = 0.0
+    zero = x.dtype.type(0)
+    n2l = zero
+    d2l = zero
+    for j in range(w):
+        gty = -(n1c[j] - n1u[j]) - (n2c[j] - n2l)
+        d2c = y2c[j] - n2c[j]
+        dgty = -((y1c[j] - n1c[j]) - (y1u[j] - n1u[j])) - (d2c - d2l)
+        xo = x[j]
+        xv = (vd[j] * inv_a2 + (xo - tau * gty) * inv_tau) * inv_den
+        xn[j] = xv
+        xbn[j] = xv + theta * (xv - xo)
+        acc += abs((xo - xv) * inv_tau_next - dgty)
+        n2l = n2c[j]
+        d2l = d2c
+    return acc
+
+
+@njit(
+    both(lambda A, F: types.float64(
+        A, A, A, A, A, A, A, A, A, A, A, row(F), F, F, F, F, F, F, F, F, INT, PARTIAL)),
+    parallel=True,
+    cache=True,
+)
+def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
+                 a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta, block_rows,
+                 partial):
+    """One primal-dual iteration from (x, xb, y1, y2) into (xn, xbn, y1n, y2n).
+
+    ``scratch1, scratch2``: (number of row blocks, W) buffers for the dual of the row
+    above each block; ``zero``: a zero row. Returns the residual (divided by N).
+    """
+    h, w = x.shape
+    one = x.dtype.type(1)
+    den = one + sigma * kappa
+    inv_den = one / (one / a2 + one / tau)
+    inv_a2 = one / a2
+    inv_tau = one / tau
+    inv_tau_next = one / tau_next
+    inv_sigma_next = one / sigma_next
+    nblocks = (h + block_rows - 1) // block_rows
+    for blk in prange(nblocks):
+        r0 = blk * block_rows
+        r1 = min(r0 + block_rows, h)
+        if r0 > 0:
+            _dual_row(r0 - 1, x, xb, y1, y2, sigma, den, eta, inv_sigma_next,
+                      scratch1[blk], scratch2[blk])
+        for i in range(r0, r1):
+            partial[i, 0] = _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next,
+                                      y1n[i], y2n[i])
+            if i == 0:
+                y1u, n1u = zero, zero
+            elif i == r0:
+                y1u, n1u = y1[i - 1], scratch1[blk]
+            else:
+                y1u, n1u = y1[i - 1], y1n[i - 1]
+            partial[i, 1] = _primal_row(vd[i], x[i], y1[i], y2[i], y1n[i], y2n[i], y1u, n1u,
+                                        inv_a2, tau, inv_tau, inv_den, theta, inv_tau_next,
+                                        xn[i], xbn[i])
+    acc = 0.0
+    for i in range(h):
+        acc += partial[i, 0] + partial[i, 1]
+    return acc / (h * w)
+
+
+@njit(cache=True)
+def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
+               xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
+               scratch1, scratch2, zero, block_rows, partial):
+    """Run the primal-dual loop; return (iterations, parity).
+
+    The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd. The result
+    x and the final dual lie in set a (x, xbar, y1, y2 = xa, xba, y1a, y2a) when parity
+    is 0, in set b when it is 1. ``plateau`` > 0 also stops when the residual has not
+    reached a new minimum for that many iterations (the float32 rounding floor).
+    """
+    if not warm:
+        grad(vd, y1a, y2a)
+    tau = 0.99 / 8.0
+    sigma = 0.99 / (tau * 8.0)
+    g = 0.5 / a2
+    theta = 1.0
+    best = math.inf
+    since_best = 0
+    parity = 0
+    it = 0
+    while it < pd_max_iter:
+        theta_next = 1.0 / math.sqrt(1.0 + 2.0 * g * tau)
+        tau_next = theta_next * tau
+        sigma_next = sigma / theta_next
+        if it == 0:
+            res = pd_iteration(vd, vd, vd, y1a, y2a, xb_, xbb, y1b, y2b, scratch1, scratch2,
+                               zero, a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta,
+                               block_rows, partial)
+        elif parity == 0:
+            res = pd_iteration(vd, xa, xba, y1a, y2a, xb_, xbb, y1b, y2b, scratch1,
+                               scratch2, zero, a2, tau, sigma, theta, tau_next, sigma_next,
+                               kappa, eta, block_rows, partial)
+        else:
+            res = pd_iteration(vd, xb_, xbb, y1b, y2b, xa, xba, y1a, y2a, scratch1,
+                               scratch2, zero, a2, tau, sigma, theta, tau_next, sigma_next,
+                               kappa, eta, block_rows, partial)
+        parity ^= 1
+        it += 1
+        theta, tau, sigma = theta_next, tau_next, sigma_next
+        if res < pd_tol:
+            break
+        if plateau > 0:
+            if res < best:
+                best = res
+                since_best = 0
+            else:
+                since_best += 1
+                if since_best >= plateau:
+                    break
+    return it, parity
