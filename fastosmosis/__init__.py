@@ -1,3 +1,12 @@
-"""fastosmosis: variational osmosis image fusion on fused Numba kernels."""
+"""fastosmosis: variational osmosis image fusion on fused Numba kernels.
+
+Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
+"Variational Osmosis for Non-linear Image Fusion", IEEE Transactions on Image
+Processing 29, 2020.
+"""
+
+from .api import FusionResult, energy, fuse
 
 __version__ = "0.1.0"
+
+__all__ = ["FusionResult", "energy", "fuse", "__version__"]

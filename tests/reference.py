@@ -1,0 +1,171 @@
+"""Plain-NumPy references for every kernel: obviously correct, vectorised, slow.
+
+Written from ../shared/spec/MODEL.md alone, whole-array operations only, so that each
+fused kernel of ``fastosmosis.kernels`` can be checked against it. Sums in float64.
+"""
+
+import numpy as np
+
+BETA, LAMBDA_UP, LAMBDA_DOWN = 0.4, 2.0, 1.2
+
+
+def grad(x):
+    """Forward differences with Neumann boundary (MODEL.md 2)."""
+    g1 = np.zeros_like(x)
+    g2 = np.zeros_like(x)
+    g1[:-1, :] = x[1:, :] - x[:-1, :]
+    g2[:, :-1] = x[:, 1:] - x[:, :-1]
+    return g1, g2
+
+
+def grad_t(p1, p2):
+    """Adjoint of ``grad``: ``-div p`` with p1's last row and p2's last column read as 0."""
+    P1 = p1.copy()
+    P1[-1, :] = 0
+    P2 = p2.copy()
+    P2[:, -1] = 0
+    out = -P1 - P2
+    out[1:, :] += P1[:-1, :]
+    out[:, 1:] += P2[:, :-1]
+    return out
+
+
+def smooth_value(u, v, w, osm, mu):
+    """(osmosis part, mu part) of S(u, v)."""
+    g1, g2 = grad(u / v)
+    osmosis = np.sum(0.5 * osm * v * (g1**2 + g2**2), dtype=np.float64)
+    return osmosis, np.sum(0.5 * mu * (v - w) ** 2, dtype=np.float64)
+
+
+def smooth_gradient(u, v, w, osm, mu):
+    """(dS/du, dS/dv, S) of MODEL.md 4."""
+    r = u / v
+    g1, g2 = grad(r)
+    q = grad_t(v * g1, v * g2)
+    gu = osm * q / v
+    gv = osm * (0.5 * (g1**2 + g2**2) - r * q / v) + mu * (v - w)
+    return gu, gv, sum(smooth_value(u, v, w, osm, mu))
+
+
+def u_step_prox(u, u_prev, gu, f, alpha, a1, beta1, gamma):
+    ud = u - a1 * gu + beta1 * (u - u_prev)
+    return (gamma * alpha * f + ud / a1) / (gamma * alpha + 1 / a1)
+
+
+def v_step(v, v_prev, gv, a2, beta2):
+    return v - a2 * gv + beta2 * (v - v_prev)
+
+
+def huber(t, eps):
+    return np.where(t < eps, t**2 / (2 * eps), t - eps / 2)
+
+
+def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps):
+    """(osmosis, mu fidelity, gamma fidelity, Huber sum without eta)."""
+    so, sm = smooth_value(u, v, w, osm, mu)
+    sg = np.sum(0.5 * gamma * alpha * (u - f) ** 2, dtype=np.float64)
+    g1, g2 = grad(v)
+    sh = np.sum(huber(np.sqrt(g1**2 + g2**2), eps), dtype=np.float64)
+    return so, sm, sg, sh
+
+
+def energy(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta):
+    t = energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps)
+    return t[0] + t[1] + t[2] + eta * t[3]
+
+
+def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old):
+    d = x_new - x_old
+    return (sum(smooth_value(pu, pv, w, osm, mu)), np.sum(g * d, dtype=np.float64),
+            np.sum(d * d, dtype=np.float64))
+
+
+def pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta):
+    """One primal-dual iteration of MODEL.md 5.1; returns (x, xbar, y1, y2, residual)."""
+    gb1, gb2 = grad(xb)
+    z1 = (y1 + sigma * gb1) / (1 + sigma * kappa)
+    z2 = (y2 + sigma * gb2) / (1 + sigma * kappa)
+    s = np.maximum(1, np.sqrt(z1**2 + z2**2) / eta)
+    n1, n2 = z1 / s, z2 / s
+    xn = (vd / a2 + (x - tau * grad_t(n1, n2)) / tau) / (1 / a2 + 1 / tau)
+    xbn = xn + theta * (xn - x)
+    gx1, gx2 = grad(x)
+    res = (np.sum(np.abs((x - xn) / tau_next - (grad_t(y1, y2) - grad_t(n1, n2))))
+           + np.sum(np.abs((y1 - n1) / sigma_next - (gx1 - gb1)))
+           + np.sum(np.abs((y2 - n2) / sigma_next - (gx2 - gb2)))) / x.size
+    return xn, xbn, n1, n2, res
+
+
+def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, y=None):
+    """Primal-dual loop from ``y`` (default grad vd); returns (x, (y1, y2), iterations)."""
+    y1, y2 = grad(vd) if y is None else y
+    x = xb = vd
+    tau = 0.99 / 8
+    sigma = 0.99 / (tau * 8)
+    g = 0.5 / a2
+    theta = 1.0
+    for it in range(1, pd_max_iter + 1):
+        theta_n = 1 / np.sqrt(1 + 2 * g * tau)
+        tau_n, sigma_n = theta_n * tau, sigma / theta_n
+        x, xb, y1, y2, res = pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta,
+                                          tau_n, sigma_n, kappa, eta)
+        theta, tau, sigma = theta_n, tau_n, sigma_n
+        if res < pd_tol:
+            break
+    return x, (y1, y2), it
+
+
+def step_size(beta, lipschitz):
+    return 0.99 * (1 - 2 * beta) / lipschitz
+
+
+def ipiano(f, b, alpha, *, eta, mu, gamma, eps, osm=1.0, max_iter=30, tol=0.0,
+           pd_tol=1e-4, pd_max_iter=10000, warm_start=True, u0=None):
+    """Block iPiano of MODEL.md 5 (scheme "exact") on one channel, offset already added.
+
+    Returns (u, v, energies, pd_iterations).
+    """
+    w = f**alpha * b ** (1 - alpha)
+    u = f.copy() if u0 is None else u0.copy()
+    v = w.copy()
+    u_prev, v_prev = u.copy(), v.copy()
+    L1 = L2 = 1.0
+    y = None
+    energies, pd_counts = [], []
+    e_prev = energy(u, v, w, f, alpha, osm=osm, mu=mu, gamma=gamma, eps=eps, eta=eta)
+    for n in range(1, max_iter + 1):
+        gu, gv, s0 = smooth_gradient(u, v, w, osm, mu)
+        p1 = p2 = None
+        pd = 0
+        while p1 is None or p2 is None:
+            if p1 is None:
+                a1 = step_size(BETA, L1)
+                c = u_step_prox(u, u_prev, gu, f, alpha, a1, BETA, gamma)
+                s, ip, sq = descent_terms(c, v, w, osm, mu, gu, c, u)
+                if s - s0 - ip - L1 / 2 * sq <= 0:
+                    p1, L1 = c, L1 / LAMBDA_DOWN
+                else:
+                    L1 *= LAMBDA_UP
+            if p2 is None:
+                a2 = step_size(BETA, L2)
+                vd = v_step(v, v_prev, gv, a2, BETA)
+                if eta > 0:
+                    c, y_end, k = huber_prox(vd, a2, eta, eps / eta, pd_tol, pd_max_iter,
+                                             y if warm_start else None)
+                    y = y_end
+                    pd += k
+                else:
+                    c = vd
+                s, ip, sq = descent_terms(u, c, w, osm, mu, gv, c, v)
+                if s - s0 - ip - L2 / 2 * sq <= 0:
+                    p2, L2 = c, L2 / LAMBDA_DOWN
+                else:
+                    L2 *= LAMBDA_UP
+        u_prev, u, v_prev, v = u, p1, v, p2
+        e = energy(u, v, w, f, alpha, osm=osm, mu=mu, gamma=gamma, eps=eps, eta=eta)
+        energies.append(e)
+        pd_counts.append(pd)
+        if n >= 5 and abs(e - e_prev) < tol * abs(e_prev):
+            break
+        e_prev = e
+    return u, v, np.array(energies), np.array(pd_counts)

@@ -1,0 +1,182 @@
+"""Every kernel against its plain-NumPy reference, plus the mathematical checks."""
+
+import numpy as np
+import pytest
+
+import fastosmosis.kernels as K
+from fastosmosis._driver import block_rows
+from tests import reference as R
+from tests.conftest import DTYPES, SHAPES, assert_close, positive_field
+
+
+def test_kernels_importable_from_package():
+    # kernels/ is mapped to fastosmosis.kernels; a broken mapping fails here first
+    assert K.smooth_gradient.__module__ == "fastosmosis.kernels.osmosis"
+    assert len(K.pd_iteration.signatures) == 2
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def shape(request):
+    return request.param
+
+
+def problem(rng, shape, dtype):
+    u, v, w, f = (positive_field(rng, shape, dtype) for _ in range(4))
+    alpha = np.ascontiguousarray(rng.uniform(0, 1, shape), dtype=dtype)
+    return u, v, w, f, alpha
+
+
+def test_grad_and_adjoint(rng, shape, dtype):
+    x = positive_field(rng, shape, dtype)
+    g1, g2 = np.empty_like(x), np.empty_like(x)
+    K.grad(x, g1, g2)
+    r1, r2 = R.grad(x.astype(np.float64))
+    assert_close(g1, r1, dtype, scale=1)
+    assert_close(g2, r2, dtype, scale=1)
+    p1, p2 = (positive_field(rng, shape, dtype, -1, 1) for _ in range(2))
+    out = np.empty_like(x)
+    K.grad_t(p1, p2, out)
+    assert_close(out, R.grad_t(p1.astype(np.float64), p2.astype(np.float64)), dtype, scale=1)
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(13, 9)])
+def test_adjoint_identity(rng, shape):
+    """<grad x, p> = <x, grad^T p> to rounding, for the kernels and the reference."""
+    x = rng.standard_normal(shape)
+    p1, p2 = rng.standard_normal(shape), rng.standard_normal(shape)
+    g1, g2, gt = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    K.grad(x, g1, g2)
+    K.grad_t(p1, p2, gt)
+    lhs = np.sum(g1 * p1) + np.sum(g2 * p2)
+    assert lhs == pytest.approx(np.sum(x * gt), rel=1e-12, abs=1e-12)
+    r1, r2 = R.grad(x)
+    assert np.sum(r1 * p1) + np.sum(r2 * p2) == pytest.approx(
+        np.sum(x * R.grad_t(p1, p2)), rel=1e-12, abs=1e-12)
+
+
+def test_smooth_gradient(rng, shape, dtype):
+    u, v, w, _, _ = problem(rng, shape, dtype)
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    s = K.smooth_gradient(u, v, w, 1.3, 100.0, gu, gv, np.empty((shape[0], 4)))
+    ru, rv, rs = R.smooth_gradient(*(x.astype(np.float64) for x in (u, v, w)), 1.3, 100.0)
+    assert_close(gu, ru, dtype)
+    assert_close(gv, rv, dtype)
+    assert_close(s, rs, dtype)
+    so, sm = K.smooth_value(u, v, w, 1.3, 100.0, np.empty((shape[0], 4)))
+    assert_close(so + sm, rs, dtype)
+
+
+@pytest.mark.parametrize("shape", [(1, 6), (6, 1), (2, 2), (5, 4)])
+def test_exact_gradients_match_finite_differences(rng, shape):
+    """dS/du and dS/dv against central differences of S (float64)."""
+    u, v, w = (positive_field(rng, shape) for _ in range(3))
+    osm, mu = 1.0, 3.0
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    K.smooth_gradient(u, v, w, osm, mu, gu, gv, np.empty((shape[0], 4)))
+    h = 1e-6
+
+    def s(uu, vv):
+        return sum(R.smooth_value(uu, vv, w, osm, mu))
+
+    for idx in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[idx] = h
+        fd_u = (s(u + e, v) - s(u - e, v)) / (2 * h)
+        fd_v = (s(u, v + e) - s(u, v - e)) / (2 * h)
+        assert gu[idx] == pytest.approx(fd_u, rel=1e-6, abs=1e-7)
+        assert gv[idx] == pytest.approx(fd_v, rel=1e-6, abs=1e-7)
+
+
+def test_gradient_is_continuous_osmosis_operator(rng):
+    """dS/du = -(Lap u - div(d u)) / v with d = grad log v (paper eq. 10), to O(h).
+
+    A consistency check of the discretisation (the exactness is the finite-difference
+    test above): the two discretisations differ by O(h) relative to the operator.
+    """
+    n = 64
+    t = np.linspace(0, 1, n)
+    yy, xx = np.meshgrid(t, t, indexing="ij")
+    v = 1.5 + 0.3 * np.sin(2 * xx) * np.cos(yy)
+    u = 1.2 + 0.2 * np.cos(3 * xx + yy)
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    K.smooth_gradient(u, v, v, 1.0, 1.0, gu, gv, np.empty((n, 4)))
+    # discrete form: grad^T(v grad(u/v)) = -div(grad u - u grad log v) at h = 1
+    g1, g2 = R.grad(u)
+    l1, l2 = R.grad(np.log(v))
+    ustar1 = 0.5 * (u + np.roll(u, -1, 0))
+    ustar2 = 0.5 * (u + np.roll(u, -1, 1))
+    cont = R.grad_t(g1 - ustar1 * l1, g2 - ustar2 * l2) / v
+    inner = (slice(2, -2), slice(2, -2))
+    assert np.max(np.abs(gu[inner] - cont[inner])) < 1e-2 * np.max(np.abs(cont[inner]))
+
+
+def test_u_step_prox_and_v_step(rng, shape, dtype):
+    u, v, _, f, alpha = problem(rng, shape, dtype)
+    prev, g = positive_field(rng, shape, dtype), positive_field(rng, shape, dtype, -1, 1)
+    out = np.empty_like(u)
+    K.u_step_prox(u, prev, g, f, alpha, 0.3, 0.4, 1.5, out)
+    args64 = [x.astype(np.float64) for x in (u, prev, g, f, alpha)]
+    assert_close(out, R.u_step_prox(*args64, 0.3, 0.4, 1.5), dtype)
+    K.v_step(v, prev, g, 0.02, 0.4, out)
+    ref = R.v_step(*(x.astype(np.float64) for x in (v, prev, g)), 0.02, 0.4)
+    assert_close(out, ref, dtype)
+
+
+def test_energy_and_descent_terms(rng, shape, dtype):
+    u, v, w, f, alpha = problem(rng, shape, dtype)
+    partial = np.empty((shape[0], 4))
+    t = K.energy_terms(u, v, w, f, alpha, 1.0, 100.0, 2.0, 0.05, partial)
+    r = R.energy_terms(*(x.astype(np.float64) for x in (u, v, w, f, alpha)),
+                       1.0, 100.0, 2.0, 0.05)
+    for a, b in zip(t, r):
+        assert_close(a, b, dtype)
+    g, x_new, x_old = (positive_field(rng, shape, dtype, -1, 1) for _ in range(3))
+    t = K.descent_terms(u, v, w, 1.0, 100.0, g, x_new, x_old, partial)
+    r = R.descent_terms(*(x.astype(np.float64) for x in (u, v, w)), 1.0, 100.0,
+                        *(x.astype(np.float64) for x in (g, x_new, x_old)))
+    for a, b in zip(t, r):
+        assert_close(a, b, dtype, scale=max(abs(b), np.sum(np.abs(g * (x_new - x_old)))))
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(40, 9)])
+@pytest.mark.parametrize("kappa", [0.1, 0.05])
+def test_pd_iteration(rng, shape, dtype, kappa):
+    """One fused primal-dual iteration, with row blocks of 16 rows and of 3 rows."""
+    vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
+    y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
+    y1[-1, :] = 0  # the invariant of the dual (grad^T reads these as 0)
+    y2[:, -1] = 0
+    scal = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0, kappa, 0.5)
+    ref = R.pd_iteration(*(a.astype(np.float64) for a in (vd, x, xb, y1, y2)), *scal)
+    for rows in (block_rows(shape[0]), 3):
+        nblk = -(-shape[0] // rows)
+        outs = [np.empty_like(vd) for _ in range(4)]
+        scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+        res = K.pd_iteration(vd, x, xb, y1, y2, *outs, *scratch, np.zeros(shape[1], dtype),
+                             *scal, rows, np.empty((shape[0], 2)))
+        for a, b in zip(outs, ref[:4]):
+            assert_close(a, b, dtype, scale=max(1.0, np.max(np.abs(b))))
+        assert_close(res, ref[4], dtype)
+
+
+def test_huber_prox_loop_matches_reference(rng, dtype):
+    shape = (9, 11)
+    vd = positive_field(rng, shape, dtype)
+    a2, eta, kappa = 0.02, 0.5, 0.1
+    sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
+    rows = 4
+    nblk = -(-shape[0] // rows)
+    scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+    it, parity = K.huber_prox(vd, a2, eta, kappa, 1e-6, 500, 0, False, *sets[0], *sets[1],
+                              *scratch, np.zeros(shape[1], dtype), rows,
+                              np.empty((shape[0], 2)))
+    x_ref, _, it_ref = R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-6, 500)
+    if dtype == np.float64:
+        assert it == it_ref
+    assert_close(sets[parity][0], x_ref, dtype, scale=1.0) if dtype == np.float64 else \
+        np.testing.assert_allclose(sets[parity][0], x_ref, atol=1e-4)
