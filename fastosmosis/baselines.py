@@ -39,19 +39,15 @@ _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
 
 
 def _as_float(x, name: str) -> np.ndarray:
-    """``x`` as float64: unsigned/signed integers divided by their type's maximum,
-    booleans as 0/1, floats as given; finite and non-negative, else ValueError."""
+    """``x`` as float64, as ``fuse`` converts its inputs: uint8 / 255, uint16 / 65535,
+    floats as given; finite and non-negative, else ValueError naming ``name``."""
     a = np.asarray(x)
-    if a.dtype == bool:
-        a = a.astype(np.float64)
-    elif np.issubdtype(a.dtype, np.integer):
-        if a.size and a.min() < 0:
-            raise ValueError(f"{name}: negative values are not allowed")
+    if a.dtype == np.uint8 or a.dtype == np.uint16:
         a = a.astype(np.float64) / np.iinfo(a.dtype).max
     elif np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
     else:
-        raise ValueError(f"{name}: expected a numeric image, got dtype {a.dtype}")
+        raise ValueError(f"{name}: unsupported dtype {a.dtype} (use uint8, uint16 or float)")
     if a.ndim not in (2, 3) or a.size == 0:
         raise ValueError(f"{name}: expected a non-empty H x W or H x W x C array, "
                          f"got shape {a.shape}")

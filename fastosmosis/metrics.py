@@ -21,9 +21,9 @@ _U1_MIN = 1.0 / 255.0
 
 
 def _as_rgb(x, name: str) -> np.ndarray:
-    """``x`` as a finite float64 H x W x 3 array; integers scaled by their maximum."""
+    """``x`` as a finite float64 H x W x 3 array; uint8 / 255, uint16 / 65535."""
     a = np.asarray(x)
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype == np.uint8 or a.dtype == np.uint16:
         a = a.astype(np.float64) / np.iinfo(a.dtype).max
     elif np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)

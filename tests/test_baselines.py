@@ -48,6 +48,10 @@ def test_bad_input_names_the_argument(method):
         method(f, b, alpha[:, :-1])
     with pytest.raises(ValueError, match="^f:"):
         method(f[..., 0, None, None], b, alpha)
+    with pytest.raises(ValueError, match="^f:.*dtype"):
+        method((f * 9).astype(np.int64), b, alpha)
+    with pytest.raises(ValueError, match="^alpha:.*dtype"):
+        method(f, b, alpha > 0.5)
 
 
 def test_direct_matting_formula_grey_colour_and_uint8():
@@ -55,7 +59,8 @@ def test_direct_matting_formula_grey_colour_and_uint8():
     rng = _rng(1)
     a2 = rng.uniform(0, 1, f.shape[:2])
     a3 = rng.uniform(0, 1, f.shape)
-    np.testing.assert_allclose(direct_matting(f, b, a2), a2[..., None] * f + (1 - a2[..., None]) * b)
+    a = a2[..., None]
+    np.testing.assert_allclose(direct_matting(f, b, a2), a * f + (1 - a) * b)
     np.testing.assert_allclose(direct_matting(f, b, a3), a3 * f + (1 - a3) * b)
     np.testing.assert_allclose(direct_matting(f[..., 0], b[..., 0], a2),
                                a2 * f[..., 0] + (1 - a2) * b[..., 0])
@@ -63,7 +68,8 @@ def test_direct_matting_formula_grey_colour_and_uint8():
     a8 = (a2 * 255).astype(np.uint8)
     u = direct_matting(f8, b, a8)
     assert u.dtype == np.float64
-    np.testing.assert_allclose(u, (a8 / 255)[..., None] * (f8 / 255) + (1 - a8 / 255)[..., None] * b)
+    a = (a8 / 255)[..., None]
+    np.testing.assert_allclose(u, a * (f8 / 255) + (1 - a) * b)
 
 
 # ---------------------------------------------------------------------------
