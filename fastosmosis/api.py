@@ -164,6 +164,11 @@ def _initial_u(init, f, b, alpha, channel):
     return alpha * (alpha * f).sum() / sa + (1 - alpha) * ((1 - alpha) * b).sum() / sb
 
 
+def _working(x, dtype):
+    """An own, writable, C-contiguous copy (alpha may be a read-only broadcast view)."""
+    return np.array(x, dtype=dtype, order="C")
+
+
 def _channel_problems(fs, bs, als, init, offset, dtype):
     """Per channel (f, b, alpha, w, u0, v0) as C-contiguous arrays of ``dtype``."""
     problems = []
@@ -171,8 +176,7 @@ def _channel_problems(fs, bs, als, init, offset, dtype):
         f, b, a = fs[c] + offset, bs[c] + offset, als[c]
         w = f**a * b ** (1 - a)
         u0 = _initial_u(init, f, b, a, c)
-        problems.append(tuple(np.ascontiguousarray(x, dtype=dtype)
-                              for x in (f, b, a, w, u0, w)))
+        problems.append(tuple(_working(x, dtype) for x in (f, b, a, w, u0, w)))
     return problems
 
 
@@ -318,11 +322,9 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
         raise ValueError("v: v + offset must be positive everywhere")
     energies = np.empty(fs.shape[0])
     partial = np.empty((fs.shape[1], 4))
-    for c in range(fs.shape[0]):
-        f, b, a = fs[c] + offset, bs[c] + offset, als[c]
-        w = f**a * b ** (1 - a)
-        args = [np.ascontiguousarray(x, dtype=dt)
-                for x in (us[c] + offset, vs[c] + offset, w, f, a)]
-        t = K.energy_terms(*args, osm, mu, gamma, epsilon, partial)
+    problems = _channel_problems(fs, bs, als, "foreground", offset, dt)
+    for c, (f, _, a, w, _, _) in enumerate(problems):
+        uc, vc = _working(us[c] + offset, dt), _working(vs[c] + offset, dt)
+        t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, partial)
         energies[c] = t[0] + t[1] + t[2] + eta * t[3]
     return energies

@@ -1,0 +1,279 @@
+"""The whole solver: test vectors, invariants, shapes, bad input, degenerate data."""
+
+import numpy as np
+import pytest
+
+import fastosmosis
+from fastosmosis import fuse
+from tests import reference as R
+from tests.conftest import DATA, TESTVECTORS, needs
+
+
+def load_vector(name):
+    return dict(np.load(TESTVECTORS / f"{name}.npz"))
+
+
+@needs(TESTVECTORS)
+@pytest.mark.parametrize("name", ["exact_cold_24x20", "exact_warm_24x20"])
+def test_matches_independent_testvectors(name):
+    d = load_vector(name)
+    off = float(d["offset"])
+    # the vectors store f, b with the offset added; fuse adds it itself
+    r = fuse(d["f"] - off, d["b"] - off, d["alpha"], eta=float(d["eta"]), mu=float(d["mu"]),
+             gamma=float(d["gamma"]), epsilon=float(d["epsilon"]), osm=float(d["osm"]),
+             init=str(d["init"]), tol=1e-300, max_iter=int(d["max_iter"]),
+             pd_tol=float(d["pd_tol"]), pd_max_iter=int(d["pd_max_iter"]),
+             warm_start=bool(d["warm_start"]), offset=off)
+    assert r.iterations == [int(d["iterations"])]
+    np.testing.assert_array_equal(r.pd_iterations[0], d["pd_iterations"])
+    np.testing.assert_allclose(r.energies[0], d["energies"], rtol=1e-10)
+    np.testing.assert_allclose(r.u + off, d["u"], rtol=1e-10)
+    np.testing.assert_allclose(r.v + off, d["v"], rtol=1e-10)
+
+
+@needs(TESTVECTORS)
+def test_reference_ipiano_matches_testvector():
+    """tests/reference.py is itself a faithful implementation of the spec."""
+    d = load_vector("exact_warm_24x20")
+    _, _, e, pd = R.ipiano(d["f"], d["b"], d["alpha"], eta=0.5, mu=100.0, gamma=1.0,
+                           eps=0.05, max_iter=10, warm_start=True)
+    np.testing.assert_array_equal(pd, d["pd_iterations"][:10])
+    np.testing.assert_allclose(e, d["energies"][:10], rtol=1e-10)
+
+
+def small_problem(rng, shape, channels=None):
+    full = shape if channels is None else shape + (channels,)
+    f = rng.uniform(0, 1, full)
+    b = rng.uniform(0, 1, full)
+    alpha = np.zeros(shape)
+    alpha[:, : max(1, shape[1] // 2)] = 1.0
+    return f, b, alpha
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_energy_never_increases(rng, dtype):
+    f, b, alpha = small_problem(rng, (12, 10), 3)
+    r = fuse(f, b, alpha, eta=0.5, max_iter=40, dtype=dtype)
+    for e in r.energies:
+        rise = np.diff(e) / e[:-1]
+        # float64: never; float32: rounding of at most 1e-6 relative (MODEL.md 10)
+        assert np.all(rise <= (0 if dtype == np.float64 else 1e-6)), rise.max()
+        assert e[-1] < e[0]
+
+
+def test_threads_do_not_change_the_result(rng):
+    f, b, alpha = small_problem(rng, (40, 33), 1)
+    r1 = fuse(f, b, alpha, eta=0.5, max_iter=15, threads=1)
+    r2 = fuse(f, b, alpha, eta=0.5, max_iter=15, threads=2)
+    np.testing.assert_array_equal(r1.u, r2.u)
+    np.testing.assert_array_equal(r1.v, r2.v)
+    np.testing.assert_array_equal(r1.energies[0], r2.energies[0])
+    np.testing.assert_array_equal(r1.pd_iterations[0], r2.pd_iterations[0])
+
+
+def test_threads_restored(rng):
+    import numba
+
+    before = numba.get_num_threads()
+    f, b, alpha = small_problem(rng, (6, 6))
+    fuse(f, b, alpha, max_iter=2, threads=1)
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("shape", [(1, 9), (9, 1), (2, 2), (7, 6), (8, 5)])
+@pytest.mark.parametrize("channels", [None, 3])
+def test_shapes_grey_and_rgb(rng, shape, channels):
+    f, b, alpha = small_problem(rng, shape, channels)
+    r = fuse(f, b, alpha, max_iter=8)
+    assert r.u.shape == f.shape and r.v.shape == f.shape
+    assert r.u.dtype == np.float64
+    assert len(r.energies) == (1 if channels is None else 3)
+    assert all(np.all(np.isfinite(e)) for e in r.energies)
+    assert all(len(p) == n for p, n in zip(r.pd_iterations, r.iterations))
+
+
+def test_alpha_2d_equals_alpha_3d(rng):
+    f, b, alpha = small_problem(rng, (9, 8), 3)
+    r2 = fuse(f, b, alpha, max_iter=6)
+    r3 = fuse(f, b, np.repeat(alpha[..., None], 3, axis=2), max_iter=6)
+    np.testing.assert_array_equal(r2.u, r3.u)
+
+
+def test_channels_are_independent_problems(rng):
+    f, b, alpha = small_problem(rng, (9, 8), 3)
+    rgb = fuse(f, b, alpha, max_iter=6)
+    grey = fuse(f[..., 1], b[..., 1], alpha, max_iter=6)
+    np.testing.assert_array_equal(rgb.u[..., 1], grey.u)
+
+
+def test_uint8_and_uint16_inputs(rng):
+    f, b, alpha = small_problem(rng, (6, 7))
+    f8, b8 = (np.round(x * 255).astype(np.uint8) for x in (f, b))
+    r8 = fuse(f8, b8, alpha, max_iter=4)
+    rf = fuse(f8 / 255.0, b8 / 255.0, alpha, max_iter=4)
+    np.testing.assert_array_equal(r8.u, rf.u)
+    f16 = (f8.astype(np.uint16) * 257)
+    r16 = fuse(f16, b8.astype(np.uint16) * 257, alpha, max_iter=4)
+    np.testing.assert_allclose(r16.u, rf.u, atol=1e-12)
+
+
+def test_result_fields_and_callback(rng):
+    f, b, alpha = small_problem(rng, (8, 8), 3)
+    calls = []
+
+    def cb(channel, iteration, energy):
+        calls.append((channel, iteration, energy))
+        return not (channel == 1 and iteration == 3)
+
+    r = fuse(f, b, alpha, max_iter=5, callback=cb)
+    assert r.stop_reasons == ["max_iter", "callback", "max_iter"]
+    assert r.iterations == [5, 3, 5]
+    assert [c[:2] for c in calls[:6]] == [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1)]
+    assert calls[0][2] == r.energies[0][0]
+    assert len(r.channel_seconds) == 3 and r.seconds >= sum(r.channel_seconds)
+    assert r.parameters["warm_start"] is True and r.parameters["scheme"] == "exact"
+
+
+def test_energy_function_matches_result(rng):
+    f, b, alpha = small_problem(rng, (9, 7), 3)
+    kw = dict(eta=0.3, mu=50.0, gamma=2.0, epsilon=0.1)
+    r = fuse(f, b, alpha, max_iter=6, **kw)
+    e = fastosmosis.energy(r.u, r.v, f, b, alpha, **kw)
+    np.testing.assert_allclose(e, [x[-1] for x in r.energies], rtol=1e-12)
+
+
+def test_inits(rng):
+    f, b, alpha = small_problem(rng, (8, 8))
+    alpha[0, 0] = 0.5
+    for init in ("foreground", "blend", "mean"):
+        r = fuse(f, b, alpha, init=init, max_iter=3)
+        assert r.iterations == [3]
+    e_fg = fuse(f, b, alpha, max_iter=1).energies[0][0]
+    e_mean = fuse(f, b, alpha, init="mean", max_iter=1).energies[0][0]
+    assert e_fg != e_mean
+
+
+def test_eta_zero_runs_no_primal_dual(rng):
+    f, b, alpha = small_problem(rng, (8, 9))
+    r = fuse(f, b, alpha, eta=0.0, max_iter=10)
+    assert np.all(r.pd_iterations[0] == 0)
+    assert r.energies[0][-1] < r.energies[0][0]
+
+
+def test_float32_working_precision(rng):
+    f, b, alpha = small_problem(rng, (10, 9))
+    r32 = fuse(f, b, alpha, max_iter=10, dtype=np.float32)
+    r64 = fuse(f, b, alpha, max_iter=10)
+    assert r32.u.dtype == np.float32
+    assert np.max(np.abs(r32.u - r64.u)) < 1e-3
+
+
+# ---------------------------------------------------------------- bad input
+GOOD = dict(foreground=np.full((4, 5), 0.5), background=np.full((4, 5), 0.25),
+            alpha=np.ones((4, 5)) * 0.5)
+
+
+def call(**changes):
+    args = {**GOOD}
+    kwargs = {k: v for k, v in changes.items() if k not in args}
+    args.update({k: v for k, v in changes.items() if k in args})
+    return fuse(args["foreground"], args["background"], args["alpha"], **kwargs)
+
+
+nan = np.full((4, 5), 0.5)
+nan[1, 1] = np.nan
+inf = np.full((4, 5), 0.5)
+inf[0, 0] = np.inf
+
+
+@pytest.mark.parametrize("changes, word", [
+    (dict(background=np.ones((4, 6))), "background"),
+    (dict(alpha=np.ones((3, 5))), "alpha"),
+    (dict(alpha=np.ones((4, 5, 2))), "alpha"),
+    (dict(foreground=nan), "foreground"),
+    (dict(background=inf), "background"),
+    (dict(alpha=nan), "alpha"),
+    (dict(alpha=np.full((4, 5), 1.5)), "alpha"),
+    (dict(alpha=np.full((4, 5), -0.1)), "alpha"),
+    (dict(foreground=-np.ones((4, 5))), "foreground"),
+    (dict(foreground=np.ones((0, 5)), background=np.ones((0, 5)), alpha=np.ones((0, 5))),
+     "foreground"),
+    (dict(foreground=np.ones(5)), "foreground"),
+    (dict(init="median"), "init"),
+    (dict(scheme="fast"), "scheme"),
+    (dict(epsilon=0.0), "epsilon"),
+    (dict(mu=-1.0), "mu"),
+    (dict(tol=0), "tol"),
+    (dict(offset=0.0), "offset"),
+    (dict(eta=-0.1), "eta"),
+    (dict(gamma=-1.0), "gamma"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(pd_tol=-1.0), "pd_tol"),
+    (dict(dtype=np.int32), "dtype"),
+    (dict(threads=0), "threads"),
+    (dict(alpha_blur=-2.0), "alpha_blur"),
+    (dict(callback=3), "callback"),
+    (dict(warm_start="yes"), "warm_start"),
+    (dict(init="mean", alpha=np.zeros((4, 5))), "init"),
+    (dict(init="mean", alpha=np.ones((4, 5))), "init"),
+])
+def test_bad_input_raises_value_error_naming_it(changes, word):
+    with pytest.raises(ValueError, match=word):
+        call(**changes)
+
+
+def test_bad_input_fails_before_any_work():
+    calls = []
+    with pytest.raises(ValueError):
+        fuse(GOOD["foreground"], GOOD["background"], GOOD["alpha"], mu=0.0,
+             callback=lambda *a: calls.append(a))
+    assert calls == []
+
+
+# ---------------------------------------------------------------- degenerate data
+def test_constant_image_stops_with_zero_energy():
+    c = np.full((6, 7, 3), 0.4)
+    r = fuse(c, c, np.full((6, 7), 0.5), max_iter=50)
+    assert r.stop_reasons == ["zero energy"] * 3
+    np.testing.assert_allclose(r.u, c)
+
+
+def test_identical_images_finish(rng):
+    f = rng.uniform(0, 1, (8, 9))
+    r = fuse(f, f, np.full((8, 9), 0.3), eta=0.5, max_iter=500)
+    assert r.stop_reasons[0] in ("tolerance", "zero energy", "backtracking failed")
+    assert np.all(np.isfinite(r.u))
+    assert np.max(np.abs(r.u - f)) < 0.05
+
+
+# ---------------------------------------------------------------- real examples
+@needs(DATA)
+def test_faces_reduced_keeps_foreground_where_alpha_is_one():
+    import imageio.v3 as iio
+
+    f = iio.imread(DATA / "4_foreground.png")[::4, ::4]
+    b = iio.imread(DATA / "4_background.png")[::4, ::4]
+    a = iio.imread(DATA / "4_alpha.png")[::4, ::4] / 255.0
+    r = fuse(f, b, a, eta=0.1, mu=100.0, gamma=1.0)
+    assert set(r.stop_reasons) == {"tolerance"}
+    keep = a == 1
+    assert np.mean(np.abs(r.u - f / 255.0)[keep]) < 0.01
+    for e in r.energies:
+        assert e[-1] < e[0]
+    # where alpha = 0 the result follows the background's structure, not f
+    hole = a == 0
+    assert np.mean(np.abs(r.u - f / 255.0)[hole]) > 0.05
+
+
+@pytest.mark.slow
+@needs(DATA)
+def test_puppets_reproduces_model_section_8():
+    import imageio.v3 as iio
+
+    f = iio.imread(DATA / "1_foreground.png")
+    b = iio.imread(DATA / "1_background.png")
+    a = iio.imread(DATA / "1_alpha.png")
+    r = fuse(f, b, a, eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+    assert r.iterations == [143, 159, 153]
+    assert r.final_energy == pytest.approx(19065.618, abs=5e-4)
+    assert abs(sum(int(p.sum()) for p in r.pd_iterations) - 6822) <= 70
