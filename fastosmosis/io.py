@@ -34,6 +34,7 @@ __all__ = [
     "OUTPUT_FORMATS",
     "check_output",
     "encode_image",
+    "output_dtype",
     "read_alpha",
     "read_image",
     "split_alpha",
@@ -290,7 +291,8 @@ def read_alpha(path):
     return np.ascontiguousarray(alpha), info
 
 
-def _output_dtype(like):
+def output_dtype(like):
+    """The sample type written for ``like`` (see :func:`write_image`); bool -> uint8."""
     if isinstance(like, ImageInfo):
         dtype = like.dtype
     elif isinstance(like, str) and like in ("8", "16", "float"):
@@ -342,7 +344,7 @@ def check_output(path, like, *, inputs=()):
         an input or a folder, or a folder that does not exist.
     """
     path = os.fspath(path)
-    dtype = _output_dtype(like)
+    dtype = output_dtype(like)
     ext = os.path.splitext(path)[1].lower()
     fmt = OUTPUT_FORMATS.get(ext)
     if fmt is None:
@@ -393,7 +395,7 @@ def encode_image(path, u, *, like):
     :func:`check_output`, which this calls). Nothing is written.
     """
     fmt = check_output(path, like)
-    dtype = _output_dtype(like)
+    dtype = output_dtype(like)
     data = _convert(u, dtype)
     if fmt == "png":
         import imagecodecs
