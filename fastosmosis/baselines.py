@@ -107,18 +107,16 @@ def _factorise(A):
 def _solve(A, lu, rhs):
     """Solve A x = rhs with the factors lu to relative residual _RTOL."""
     x = lu.solve(rhs)
-    scale = np.linalg.norm(rhs)
-    if scale == 0:
-        return x
+    target = _RTOL * np.linalg.norm(rhs)
     for _ in range(_REFINE):
         r = rhs - A @ x
-        if np.linalg.norm(r) <= _RTOL * scale:
+        if np.linalg.norm(r) <= target:
             return x
         x += lu.solve(r)
-    r = rhs - A @ x
-    if np.linalg.norm(r) > _RTOL * scale:  # pragma: no cover - numerically hopeless input
+    residual = np.linalg.norm(rhs - A @ x)
+    if residual > target:  # pragma: no cover - numerically hopeless input
         raise RuntimeError(f"sparse solve reached relative residual "
-                           f"{np.linalg.norm(r) / scale:.2e}, not {_RTOL:.0e}")
+                           f"{residual / np.linalg.norm(rhs):.2e}, not {_RTOL:.0e}")
     return x
 
 
@@ -197,8 +195,8 @@ def poisson(f, b, alpha, *, threshold=0.5, mixed=False):
         sum_q (u_p - u_q) = sum_q g_pq,    g_pq = b_p - b_q,    u_q = f_q for q not in R,
 
     and with ``mixed=True`` (mixed cloning) ``g_pq = f_p - f_q`` wherever
-    ``|f_p - f_q| > |b_p - b_q|``. A region touching the image border simply has fewer
-    equations terms there (no flux across the border).
+    ``|f_p - f_q| > |b_p - b_q|``. A pixel of R on the image border simply has fewer
+    neighbours q (no flux across the border).
 
     Each channel is a sparse symmetric positive definite system, solved by a SuperLU
     factorisation made once per distinct region and reused for every channel with the

@@ -1,0 +1,118 @@
+"""``fastosmosis compare``: end to end on tiny images."""
+
+import os
+import re
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from fastosmosis.baselines import direct_matting, poisson
+from fastosmosis.cli import main
+from fastosmosis.metrics import chromaticity_score
+
+H, W = 14, 12
+
+
+def _inputs(folder, grey=False):
+    rng = np.random.default_rng(3)
+    shape = (H, W) if grey else (H, W, 3)
+    f = rng.integers(20, 256, shape, dtype=np.uint8)
+    b = rng.integers(20, 256, shape, dtype=np.uint8)
+    f[0, 0] = 0  # one pixel with a zero channel: left out of the score
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[4:10, 3:8] = 0
+    alpha[3, 3:8] = 128
+    paths = []
+    for name, image in (("f", f), ("b", b), ("alpha", alpha)):
+        path = os.path.join(folder, f"{name}.png")
+        iio.imwrite(path, image)
+        paths.append(path)
+    return paths, (f / 255, b / 255, alpha / 255)
+
+
+def _compare(*args):
+    return subprocess.run([sys.executable, "-m", "fastosmosis", "compare", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _row(table, label):
+    line = next(line for line in table.splitlines() if line.startswith(label))
+    return line[len(label):].split()
+
+
+def test_compare_end_to_end(tmp_path):
+    paths, (f, b, alpha) = _inputs(str(tmp_path))
+    out = tmp_path / "out"
+    run = _compare(*paths, "-o", str(out), "--alpha-blur", "1", "--max-iter", "3",
+                   "--eta", "0.2")
+    assert run.returncode == 0, run.stderr
+    table = run.stdout
+    blurred = gaussian_filter((alpha == 1).astype(float), 1)
+    mask = blurred > 0
+
+    # the scores printed are those of the library on the blurred alpha
+    u = direct_matting(f, b, blurred)
+    cells = _row(table, "direct matting")
+    assert float(cells[0]) == pytest.approx(chromaticity_score(u, f), abs=6e-5)
+    assert float(cells[1]) == pytest.approx(chromaticity_score(u, f, mask), abs=6e-5)
+    assert cells[2:5] == ["1", "/", "1"]  # the pixel with a zero channel, alpha = 1 there
+    for label in ("Poisson", "linear osmosis", "fuse (exact)"):
+        cells = _row(table, label)  # all, alpha>0, left out "1 / 1", seconds, note
+        assert 0 < float(cells[0]) < 2 and 0 < float(cells[1]) < 2
+        assert float(cells[5]) >= 0
+    assert _row(table, "fuse (exact)")[6:] == ["3/3/3", "iterations"]
+    assert re.search(r"^fuse \(paper\)", table, re.M)  # run, or skipped with a note
+
+    # every result is written, 8-bit like the foreground
+    for stem in ("direct_matting", "poisson", "linear_osmosis", "fuse_exact"):
+        image = iio.imread(out / f"{stem}.png")
+        assert image.shape == (H, W, 3) and image.dtype == np.uint8
+    expected = np.rint(np.clip(poisson(f, b, blurred), 0, 1) * 255)
+    np.testing.assert_array_equal(iio.imread(out / "poisson.png"), expected)
+    assert (out / "table.txt").read_text() in table
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in run.stderr
+    else:
+        picture = iio.imread(out / "compare.png")
+        assert picture.ndim == 3 and picture.shape[1] > picture.shape[0]
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    paths, _ = _inputs(str(tmp_path))
+    small = tmp_path / "small.png"
+    iio.imwrite(small, np.zeros((H - 1, W), np.uint8))
+    out = tmp_path / "out"
+    run = _compare(paths[0], paths[1], str(small), "-o", str(out))
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "small.png" in run.stderr and "size" in run.stderr
+    assert not out.exists() or not any(out.iterdir())
+    run = _compare(paths[0], str(tmp_path / "missing.png"), paths[2], "-o", str(out))
+    assert run.returncode == 2 and "missing.png" in run.stderr
+    run = _compare(*paths, "-o", str(out), "--mu", "oops")
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_grey_one_scheme_and_no_matplotlib(tmp_path, monkeypatch, capsys):
+    paths, (f, b, alpha) = _inputs(str(tmp_path), grey=True)
+    out = tmp_path / "out"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    assert main(["compare", *paths, "-o", str(out), "--scheme", "exact",
+                 "--max-iter", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "matplotlib is not installed" in captured.err
+    assert "needs RGB" in captured.out
+    assert _row(captured.out, "direct matting")[:2] == ["-", "-"]
+    assert "fuse (paper)" not in captured.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "direct_matting.png", "fuse_exact.png", "linear_osmosis.png", "poisson.png",
+        "table.txt"]
+    np.testing.assert_array_equal(
+        iio.imread(out / "direct_matting.png"),
+        np.rint(np.clip(direct_matting(f, b, alpha), 0, 1) * 255))
