@@ -7,7 +7,6 @@ by swapping references (no copies). The driver knows no files and no screen.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -37,7 +36,8 @@ class ChannelSolution:
     u: np.ndarray
     v: np.ndarray
     energies: np.ndarray
-    pd_iterations: np.ndarray
+    pd_iterations: np.ndarray  # per iteration, every primal-dual call counted
+    pd_accepted: np.ndarray  # per iteration, the call whose v-step was accepted
     stop_reason: str
     seconds: float
     iterations: int = field(init=False)
@@ -95,82 +95,145 @@ class _HuberProx:
         return result
 
 
+@dataclass(frozen=True)
+class _Scheme:
+    """What differs between the schemes: gradients, descent tests, dual step, defaults."""
+
+    gradients: object  # (u, v, w, osm, mu, gu, gv, partial) -> S(u, v)
+    tests_at_current: bool  # paper: each pass tests at the current (u, v), then moves
+    slack_per_pixel: float
+    kappa: object  # (epsilon, eta) -> the dual step's denominator factor
+    warm_start: bool
+
+
+SCHEMES = {
+    "exact": _Scheme(gradients=K.smooth_gradient, tests_at_current=False,
+                     slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta,
+                     warm_start=True),
+    "paper": _Scheme(gradients=lambda *a: K.paper_gradients(*a)[0], tests_at_current=True,
+                     slack_per_pixel=1e-10, kappa=lambda eps, eta: eps, warm_start=False),
+}
+REGULARIZERS = ("huber-tv", "tikhonov")
+
+
 def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
-                  pd_tol, pd_max_iter, warm_start, channel=0, callback=None):
-    """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano (scheme "exact").
+                  pd_tol, pd_max_iter, warm_start=None, scheme="exact",
+                  regularizer="huber-tv", channel=0, callback=None):
+    """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
-    are not modified.
+    are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
+    of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on every pass
+    at the current (u, v), with its own gradient terms recomputed there, moves an
+    accepted block at once and accepts on gap < 1e-10 N. The Huber-TV regulariser
+    is taken by the primal-dual prox; Tikhonov by the explicit v-step.
     """
     start = time.perf_counter()
+    sch = SCHEMES[scheme]
+    warm_start = sch.warm_start if warm_start is None else warm_start
     shape, dtype = f.shape, f.dtype
     h = shape[0]
+    slack = sch.slack_per_pixel * f.size
     u, v = u0.copy(), v0.copy()
     u_prev, v_prev = u0.copy(), v0.copy()
     gu, gv, p1, vd = (np.empty(shape, dtype) for _ in range(4))
     partial = np.empty((h, 4))
     prox = None
-    if eta > 0:
-        prox = _HuberProx(shape, dtype, eta=eta, kappa=epsilon / eta, pd_tol=pd_tol,
-                          pd_max_iter=pd_max_iter, warm_start=warm_start)
+    smooth_reg = 0  # the regulariser taken in the explicit v-step (kernels.regularizer)
+    if eta > 0 and regularizer == "huber-tv":
+        prox = _HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
+                          pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start)
+    elif eta > 0:
+        smooth_reg = K.TIKHONOV
+    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
 
     def energy_of(uu, vv):
-        t = K.energy_terms(uu, vv, w, f, alpha, osm, mu, gamma, epsilon, partial)
+        t = K.energy_terms(uu, vv, w, f, alpha, osm, mu, gamma, epsilon, reg_kind, partial)
         return t[0] + t[1] + t[2] + eta * t[3]
 
+    def gap_u(v_start):
+        if sch.tests_at_current:
+            s, s0, ip, sq = K.paper_u_test(p1, u, v, v_start, w, osm, mu, partial)
+        else:
+            s0 = s_start
+            s, ip, sq = K.descent_terms(p1, v, w, osm, mu, gu, p1, u, partial)
+        return s - s0 - ip - 0.5 * lip_u * sq - slack
+
+    def gap_v(p2):
+        if sch.tests_at_current:
+            s, s0, ip, sq = K.paper_v_test(u, v, p2, w, osm, mu, partial)
+        else:
+            s0 = s_start
+            s, ip, sq = K.descent_terms(u, p2, w, osm, mu, gv, p2, v, partial)
+        if smooth_reg:
+            rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
+            s, s0 = s + eta * rp, s0 + eta * rv
+            if sch.tests_at_current:  # the paper test's gradient lacks the regulariser
+                ip += eta * rip
+        return s - s0 - ip - 0.5 * lip_v * sq - slack
+
     lip_u = lip_v = 1.0
-    energies, pd_counts = [], []
+    energies, pd_counts, pd_accepted = [], [], []
     e_prev = energy_of(u, v)
     reason = STOP_MAX_ITER
     for n in range(1, max_iter + 1):
         if e_prev == 0.0:
             reason = STOP_ZERO
             break
-        s0 = K.smooth_gradient(u, v, w, osm, mu, gu, gv, partial)
+        s_start = sch.gradients(u, v, w, osm, mu, gu, gv, partial)
+        if smooth_reg:
+            K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
+        v_start = v
         done_u = done_v = False
         retries_u = retries_v = 0
-        pd_total = 0
+        pd_total = pd_last = 0
         p2 = None
         while not (done_u and done_v):
             if not done_u:
                 a1 = step_size(BETA, lip_u)
                 K.u_step_prox(u, u_prev, gu, f, alpha, a1, BETA, gamma, p1)
-                s, ip, sq = K.descent_terms(p1, v, w, osm, mu, gu, p1, u, partial)
-                if s - s0 - ip - 0.5 * lip_u * sq <= 0.0:
-                    done_u = True
-                    lip_u /= LAMBDA_DOWN
-                else:
-                    lip_u *= LAMBDA_UP
-                    retries_u += 1
             if not done_v:
                 a2 = step_size(BETA, lip_v)
                 K.v_step(v, v_prev, gv, a2, BETA, vd)
                 if prox is None:
                     p2 = vd
                 else:
-                    p2, iters = prox(vd, a2)
-                    pd_total += iters
-                s, ip, sq = K.descent_terms(u, p2, w, osm, mu, gv, p2, v, partial)
-                if s - s0 - ip - 0.5 * lip_v * sq <= 0.0:
+                    p2, pd_last = prox(vd, a2)
+                    pd_total += pd_last
+            # both pending tests at the same (u, v), then the accepted blocks move
+            ok_u = not done_u and gap_u(v_start) <= 0.0
+            ok_v = not done_v and gap_v(p2) <= 0.0
+            if not done_u:
+                if ok_u:
+                    done_u = True
+                    lip_u /= LAMBDA_DOWN
+                else:
+                    lip_u *= LAMBDA_UP
+                    retries_u += 1
+            if not done_v:
+                if ok_v:
                     done_v = True
                     lip_v /= LAMBDA_DOWN
                 else:
                     lip_v *= LAMBDA_UP
                     retries_v += 1
+            if sch.tests_at_current:
+                if ok_u:
+                    u_prev, u, p1 = u, p1, u_prev
+                if ok_v:
+                    v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
             if retries_u >= MAX_RETRIES or retries_v >= MAX_RETRIES:
                 break
         if not (done_u and done_v):
             reason = STOP_BACKTRACKING
             break
-        # both blocks accepted: x_prev <- x, x <- p, recycling the buffers
-        u_prev, u, p1 = u, p1, u_prev
-        if prox is None:
-            v_prev, v, vd = v, vd, v_prev
-        else:
-            v_prev, v = v, prox.take_result(v_prev)
+        if not sch.tests_at_current:  # x_prev <- x, x <- p, recycling the buffers
+            u_prev, u, p1 = u, p1, u_prev
+            v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
         e = energy_of(u, v)
         energies.append(e)
         pd_counts.append(pd_total)
+        pd_accepted.append(pd_last)
         if callback is not None and callback(channel, n, e) is False:
             reason = STOP_CALLBACK
             break
@@ -180,4 +243,12 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         e_prev = e
     return ChannelSolution(u=u, v=v, energies=np.asarray(energies, dtype=np.float64),
                            pd_iterations=np.asarray(pd_counts, dtype=np.int64),
+                           pd_accepted=np.asarray(pd_accepted, dtype=np.int64),
                            stop_reason=reason, seconds=time.perf_counter() - start)
+
+
+def _accept_v(v, v_prev, vd, prox):
+    """(v_prev, v, vd) after accepting the v-step, the old v_prev buffer recycled."""
+    if prox is None:  # the step itself is the new v
+        return v, vd, v_prev
+    return v, prox.take_result(v_prev), vd

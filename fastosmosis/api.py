@@ -16,10 +16,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from . import kernels as K
-from ._driver import solve_channel
+from ._driver import REGULARIZERS, SCHEMES, solve_channel
 
 INITS = ("foreground", "blend", "mean")
-SCHEMES = ("exact",)
 DTYPES = (np.float32, np.float64)
 
 
@@ -39,6 +38,9 @@ class FusionResult:
     pd_iterations : list of ndarray
         Per channel, the primal-dual iterations of each iPiano iteration, backtracking
         retries included.
+    pd_accepted : list of ndarray
+        Per channel, the primal-dual iterations of the call whose v-step was accepted
+        (the column of the authors' published log).
     stop_reasons : list of str
         Per channel: "tolerance", "max_iter", "callback", "zero energy" or
         "backtracking failed".
@@ -47,7 +49,8 @@ class FusionResult:
     channel_seconds : list of float
         Wall time of each channel.
     parameters : dict
-        Every model and solver parameter used (defaults resolved).
+        Every model and solver parameter used (defaults resolved), the regulariser
+        among them.
     """
 
     u: np.ndarray
@@ -55,6 +58,7 @@ class FusionResult:
     energies: list = field(default_factory=list)
     iterations: list = field(default_factory=list)
     pd_iterations: list = field(default_factory=list)
+    pd_accepted: list = field(default_factory=list)
     stop_reasons: list = field(default_factory=list)
     seconds: float = 0.0
     channel_seconds: list = field(default_factory=list)
@@ -203,7 +207,8 @@ class _Threads:
 def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05,
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
          max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
-         dtype=np.float64, threads=None, callback=None) -> FusionResult:
+         dtype=np.float64, threads=None, callback=None,
+         regularizer="huber-tv") -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -231,8 +236,11 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         Initial u (v starts at w).
     alpha_blur : float or None
         If set, alpha is replaced by ``gaussian_filter((alpha == 1), alpha_blur)``.
-    scheme : {"exact"}
-        "exact": exact gradients and proxes of the discrete energy (MODEL.md 4-5).
+    scheme : {"exact", "paper"}
+        "exact": exact gradients and proxes of the discrete energy (MODEL.md 4-5), so
+        that every accepted step decreases the energy reported. "paper": the authors'
+        reference discretisation and algorithm (MODEL.md 6), which reproduces their
+        published run but whose v-gradient is not the gradient of the energy.
     tol, max_iter : float, int
         Stop when the relative energy change falls below ``tol`` (from iteration 5 on)
         or after ``max_iter`` iterations. The defaults keep results comparable with the
@@ -241,7 +249,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         Tolerance and iteration cap of the primal-dual loop.
     warm_start : bool or None
         Start each primal-dual call from the previous call's dual (None: the scheme's
-        default, on for "exact").
+        default, on for "exact", off for "paper").
     offset : float
         Added to f and b for positivity, removed from the result.
     dtype : float64 or float32
@@ -251,6 +259,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     callback : callable or None
         ``callback(channel, iteration, energy)`` after every iPiano iteration; returning
         False stops that channel.
+    regularizer : {"huber-tv", "tikhonov"}
+        R(v) = H_eps(|grad v|) through the primal-dual prox, or |grad v|^2 / 2, smooth,
+        taken in the explicit v-step with no primal-dual loop (paper IV.3).
 
     Returns
     -------
@@ -259,7 +270,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     start = time.perf_counter()
     _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
     _check_choice("init", init, INITS)
-    _check_choice("scheme", scheme, SCHEMES)
+    _check_choice("scheme", scheme, tuple(SCHEMES))
+    _check_choice("regularizer", regularizer, REGULARIZERS)
     _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)
@@ -270,14 +282,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         raise ValueError(f"callback: expected a callable, got {callback!r}")
     dt = _resolve_dtype(dtype)
     threads_ctx = _Threads(threads)
-    warm = True if warm_start is None else bool(warm_start)
+    warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fs, bs, als, shape = _prepare(foreground, background, alpha, alpha_blur)
     problems = _channel_problems(fs, bs, als, init, offset, dt)
 
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
-                      offset=offset, dtype=np.dtype(dt).name, threads=threads)
+                      offset=offset, dtype=np.dtype(dt).name, threads=threads,
+                      regularizer=regularizer)
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
@@ -287,12 +300,14 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             sol = solve_channel(f, b, a, w, u0, v0, eta=eta, mu=mu, gamma=gamma,
                                 epsilon=epsilon, osm=osm, tol=tol, max_iter=max_iter,
                                 pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
-                                channel=c, callback=callback)
+                                scheme=scheme, regularizer=regularizer, channel=c,
+                                callback=callback)
             u_out[..., c] = sol.u - dt(offset)
             v_out[..., c] = sol.v - dt(offset)
             result.energies.append(sol.energies)
             result.iterations.append(sol.iterations)
             result.pd_iterations.append(sol.pd_iterations)
+            result.pd_accepted.append(sol.pd_accepted)
             result.stop_reasons.append(sol.stop_reason)
             result.channel_seconds.append(sol.seconds)
     result.seconds = time.perf_counter() - start
@@ -300,13 +315,16 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
 
 
 def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
-           epsilon=0.05, osm=1.0, alpha_blur=None, offset=1.0, dtype=np.float64):
+           epsilon=0.05, osm=1.0, alpha_blur=None, offset=1.0, dtype=np.float64,
+           regularizer="huber-tv"):
     """Energy E(u, v) of MODEL.md 3 per channel, for u, v given with the offset removed.
 
     Parameters are those of :func:`fuse` (the same model). Returns a float64 array with
     one energy per channel.
     """
     _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
+    _check_choice("regularizer", regularizer, REGULARIZERS)
+    kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
     dt = _resolve_dtype(dtype)
     fs, bs, als, shape = _prepare(foreground, background, alpha, alpha_blur)
     out = []
@@ -325,6 +343,6 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     problems = _channel_problems(fs, bs, als, "foreground", offset, dt)
     for c, (f, _, a, w, _, _) in enumerate(problems):
         uc, vc = _working(us[c] + offset, dt), _working(vs[c] + offset, dt)
-        t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, partial)
+        t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, kind, partial)
         energies[c] = t[0] + t[1] + t[2] + eta * t[3]
     return energies

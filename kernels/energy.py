@@ -5,44 +5,36 @@
     H_eps(t) = t^2 / (2 eps) for t < eps, t - eps/2 otherwise.
 """
 
-import math
-
-from numba import njit, prange
+from numba import njit, prange, types
 
 from ._types import PARTIAL, both, tuple_of
 from .osmosis import smooth_row
+from .regularizer import reg_value
 
 
 @njit(cache=True)
-def huber(t, eps):
-    """H_eps(t) for t >= 0."""
-    if t < eps:
-        return t * t / (2 * eps)
-    return t - eps / 2
-
-
-@njit(cache=True)
-def huber_row(vc, vd, eps):
-    """sum_j H_eps(|grad v|) on one row, float64; ``vd`` the row below."""
+def regularizer_row(vc, vd, kind, eps):
+    """sum_j R(v) on one row (Huber-TV or Tikhonov), float64; ``vd`` the row below."""
     acc = 0.0
     wd = vc.shape[0]
     for j in range(wd):
         g1 = vd[j] - vc[j]
         g2 = (vc[j + 1] - vc[j]) if j < wd - 1 else vc[j] - vc[j]
-        acc += huber(math.sqrt(g1 * g1 + g2 * g2), eps)
+        acc += reg_value(g1, g2, kind, eps)
     return acc
 
 
 @njit(
-    both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, PARTIAL)),
+    both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, PARTIAL)),
     parallel=True,
     cache=True,
 )
-def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, partial):
-    """(osmosis, mu fidelity, gamma fidelity, Huber sum without eta) in one pass.
+def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
+    """(osmosis, mu fidelity, gamma fidelity, regulariser sum without eta) in one pass.
 
-    The Huber sum is returned without the factor eta so that the caller can weigh it,
-    and so that eta = 0 still reports the term's value.
+    ``kind``: ``regularizer.HUBER`` (H_eps(|grad v|)) or ``regularizer.TIKHONOV``
+    (|grad v|^2 / 2). The regulariser is returned without the factor eta so that the
+    caller can weigh it, and so that eta = 0 still reports the term's value.
     """
     h, wd = u.shape
     half = u.dtype.type(0.5)
@@ -57,7 +49,7 @@ def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, partial):
         partial[i, 0] = so
         partial[i, 1] = sm
         partial[i, 2] = sg
-        partial[i, 3] = huber_row(v[i], v[dn], eps)
+        partial[i, 3] = regularizer_row(v[i], v[dn], kind, eps)
     t0 = 0.0
     t1 = 0.0
     t2 = 0.0

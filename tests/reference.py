@@ -60,18 +60,104 @@ def huber(t, eps):
     return np.where(t < eps, t**2 / (2 * eps), t - eps / 2)
 
 
-def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps):
-    """(osmosis, mu fidelity, gamma fidelity, Huber sum without eta)."""
+TIKHONOV, HUBER = 1, 2
+
+
+def regularizer(v, kind, eps):
+    """sum R(v): Huber-TV H_eps(|grad v|) or Tikhonov |grad v|^2 / 2."""
+    g1, g2 = grad(v)
+    if kind == TIKHONOV:
+        return np.sum(0.5 * (g1**2 + g2**2), dtype=np.float64)
+    return np.sum(huber(np.sqrt(g1**2 + g2**2), eps), dtype=np.float64)
+
+
+def regularizer_gradient(v, kind, eps):
+    """grad R(v): grad^T grad v, or grad^T(grad v / max(eps, |grad v|))."""
+    g1, g2 = grad(v)
+    if kind == TIKHONOV:
+        return grad_t(g1, g2)
+    m = np.maximum(eps, np.sqrt(g1**2 + g2**2))
+    return grad_t(g1 / m, g2 / m)
+
+
+def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind=HUBER):
+    """(osmosis, mu fidelity, gamma fidelity, regulariser sum without eta)."""
     so, sm = smooth_value(u, v, w, osm, mu)
     sg = np.sum(0.5 * gamma * alpha * (u - f) ** 2, dtype=np.float64)
-    g1, g2 = grad(v)
-    sh = np.sum(huber(np.sqrt(g1**2 + g2**2), eps), dtype=np.float64)
-    return so, sm, sg, sh
+    return so, sm, sg, regularizer(v, kind, eps)
 
 
-def energy(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta):
-    t = energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps)
+def energy(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta, kind=HUBER):
+    t = energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind)
     return t[0] + t[1] + t[2] + eta * t[3]
+
+
+# ------------------------------------------------------------------ paper scheme
+def osmosis_matrix(v):
+    """The osmosis matrix A of MODEL.md 6 item 1, assembled explicitly (scipy.sparse).
+
+    Row p of A u: sum over the 4 neighbours q of (u_p - u_q) plus, for each half-grid
+    edge, the drift d = 2 (v_next - v_this) / (v_next + v_this) times the edge average.
+    """
+    import scipy.sparse as sp
+
+    h, w = v.shape
+    idx = np.arange(h * w).reshape(h, w)
+    rows, cols, vals = [], [], []
+
+    def add(r, c, x):
+        rows.append(r.ravel())
+        cols.append(c.ravel())
+        vals.append(np.broadcast_to(x, r.shape).ravel())
+
+    for axis in (0, 1):
+        lo = [slice(None)] * 2
+        hi = [slice(None)] * 2
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        p, q = idx[lo], idx[hi]  # edge from p (lower index) to q
+        d = 2 * (v[hi] - v[lo]) / (v[hi] + v[lo])
+        # Laplacian part: (u_p - u_q) at p, (u_q - u_p) at q
+        add(p, p, 1.0)
+        add(p, q, -1.0)
+        add(q, q, 1.0)
+        add(q, p, -1.0)
+        # at p the edge is p's "+1/2" edge: + d (u_q + u_p) / 2
+        add(p, p, d / 2)
+        add(p, q, d / 2)
+        # at q it is q's "-1/2" edge: - d (u_q + u_p) / 2
+        add(q, q, -d / 2)
+        add(q, p, -d / 2)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
+                                                 np.concatenate(cols))), shape=(h * w,) * 2)
+
+
+def paper_gu(u, v, va, osm):
+    """osm (A u) / v with A built from ``va``."""
+    return osm * (osmosis_matrix(va) @ u.ravel()).reshape(u.shape) / v
+
+
+def paper_gv(u, v, w, osm, mu):
+    """The term-by-term v-gradient of MODEL.md 6 item 2."""
+    gu1, gu2 = grad(u)
+    gv1, gv2 = grad(v)
+    t = (-(gu1**2 + gu2**2) / v**2 + 4 * u / v**3 * (gu1 * gv1 + gu2 * gv2)
+         - grad_t(2 * u / v**2 * gu1, 2 * u / v**2 * gu2)
+         - 3 * u**2 / v**4 * (gv1**2 + gv2**2)
+         + v * grad_t(u**2 / v**3 * gv1, u**2 / v**3 * gv2))
+    return 0.5 * osm * t + mu * (v - w)
+
+
+def paper_u_test(p1, u, v, va, w, osm, mu):
+    d = p1 - u
+    return (sum(smooth_value(p1, v, w, osm, mu)), sum(smooth_value(u, v, w, osm, mu)),
+            np.sum(paper_gu(u, v, va, osm) * d), np.sum(d * d))
+
+
+def paper_v_test(u, v, p2, w, osm, mu):
+    d = p2 - v
+    return (sum(smooth_value(u, p2, w, osm, mu)), sum(smooth_value(u, v, w, osm, mu)),
+            np.sum(paper_gv(u, v, w, osm, mu) * d), np.sum(d * d))
 
 
 def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old):
@@ -120,11 +206,17 @@ def step_size(beta, lipschitz):
 
 
 def ipiano(f, b, alpha, *, eta, mu, gamma, eps, osm=1.0, max_iter=30, tol=0.0,
-           pd_tol=1e-4, pd_max_iter=10000, warm_start=True, u0=None):
-    """Block iPiano of MODEL.md 5 (scheme "exact") on one channel, offset already added.
+           pd_tol=1e-4, pd_max_iter=10000, warm_start=True, u0=None, scheme="exact"):
+    """Block iPiano of MODEL.md 5 on one channel, offset already added.
 
+    ``scheme="paper"``: the variants of MODEL.md 6 (gradients, tests at the current
+    (u, v) on every pass with a 1e-10 N slack, dual step with 1 + sigma eps).
     Returns (u, v, energies, pd_iterations).
     """
+    if scheme == "paper":
+        return _ipiano_paper(f, b, alpha, eta=eta, mu=mu, gamma=gamma, eps=eps, osm=osm,
+                             max_iter=max_iter, tol=tol, pd_tol=pd_tol,
+                             pd_max_iter=pd_max_iter)
     w = f**alpha * b ** (1 - alpha)
     u = f.copy() if u0 is None else u0.copy()
     v = w.copy()
@@ -162,6 +254,54 @@ def ipiano(f, b, alpha, *, eta, mu, gamma, eps, osm=1.0, max_iter=30, tol=0.0,
                 else:
                     L2 *= LAMBDA_UP
         u_prev, u, v_prev, v = u, p1, v, p2
+        e = energy(u, v, w, f, alpha, osm=osm, mu=mu, gamma=gamma, eps=eps, eta=eta)
+        energies.append(e)
+        pd_counts.append(pd)
+        if n >= 5 and abs(e - e_prev) < tol * abs(e_prev):
+            break
+        e_prev = e
+    return u, v, np.array(energies), np.array(pd_counts)
+
+
+def _ipiano_paper(f, b, alpha, *, eta, mu, gamma, eps, osm, max_iter, tol, pd_tol,
+                  pd_max_iter):
+    w = f**alpha * b ** (1 - alpha)
+    u, v = f.copy(), w.copy()
+    u_prev, v_prev = u.copy(), v.copy()
+    L1 = L2 = 1.0
+    slack = 1e-10 * f.size
+    energies, pd_counts = [], []
+    e_prev = energy(u, v, w, f, alpha, osm=osm, mu=mu, gamma=gamma, eps=eps, eta=eta)
+    for n in range(1, max_iter + 1):
+        va = v
+        gu = paper_gu(u, v, va, osm)
+        gv = paper_gv(u, v, w, osm, mu)
+        done_u = done_v = False
+        pd = 0
+        while not (done_u and done_v):
+            if not done_u:
+                a1 = step_size(BETA, L1)
+                p1 = u_step_prox(u, u_prev, gu, f, alpha, a1, BETA, gamma)
+            if not done_v:
+                a2 = step_size(BETA, L2)
+                vd = v_step(v, v_prev, gv, a2, BETA)
+                p2, _, k = huber_prox(vd, a2, eta, eps, pd_tol, pd_max_iter)
+                pd += k
+            ok_u = ok_v = False
+            if not done_u:
+                s, s0, ip, sq = paper_u_test(p1, u, v, va, w, osm, mu)
+                ok_u = s - s0 - ip - L1 / 2 * sq - slack < 0
+            if not done_v:
+                s, s0, ip, sq = paper_v_test(u, v, p2, w, osm, mu)
+                ok_v = s - s0 - ip - L2 / 2 * sq - slack < 0
+            if not done_u:
+                L1 = L1 / LAMBDA_DOWN if ok_u else L1 * LAMBDA_UP
+            if not done_v:
+                L2 = L2 / LAMBDA_DOWN if ok_v else L2 * LAMBDA_UP
+            if ok_u:
+                u_prev, u, done_u = u, p1, True
+            if ok_v:
+                v_prev, v, done_v = v, p2, True
         e = energy(u, v, w, f, alpha, osm=osm, mu=mu, gamma=gamma, eps=eps, eta=eta)
         energies.append(e)
         pd_counts.append(pd)

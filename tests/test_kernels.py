@@ -130,11 +130,12 @@ def test_u_step_prox_and_v_step(rng, shape, dtype):
 def test_energy_and_descent_terms(rng, shape, dtype):
     u, v, w, f, alpha = problem(rng, shape, dtype)
     partial = np.empty((shape[0], 4))
-    t = K.energy_terms(u, v, w, f, alpha, 1.0, 100.0, 2.0, 0.05, partial)
-    r = R.energy_terms(*(x.astype(np.float64) for x in (u, v, w, f, alpha)),
-                       1.0, 100.0, 2.0, 0.05)
-    for a, b in zip(t, r):
-        assert_close(a, b, dtype)
+    for kind in (K.HUBER, K.TIKHONOV):
+        t = K.energy_terms(u, v, w, f, alpha, 1.0, 100.0, 2.0, 0.05, kind, partial)
+        r = R.energy_terms(*(x.astype(np.float64) for x in (u, v, w, f, alpha)),
+                           1.0, 100.0, 2.0, 0.05, kind)
+        for a, b in zip(t, r):
+            assert_close(a, b, dtype)
     g, x_new, x_old = (positive_field(rng, shape, dtype, -1, 1) for _ in range(3))
     t = K.descent_terms(u, v, w, 1.0, 100.0, g, x_new, x_old, partial)
     r = R.descent_terms(*(x.astype(np.float64) for x in (u, v, w)), 1.0, 100.0,

@@ -1,0 +1,155 @@
+"""The paper scheme's variant passes (MODEL.md 6): the authors' reference discretisation.
+
+u-gradient from the osmosis matrix of Vogel et al. built from v (item 1),
+
+    d1[i+1/2, j] = 2 (v[i+1,j] - v[i,j]) / (v[i+1,j] + v[i,j])     (0 beyond the border)
+    (A u)[i,j]   = (grad^T grad u)[i,j] + d1[i+1/2,j] (u[i+1,j] + u[i,j]) / 2
+                   - d1[i-1/2,j] (u[i,j] + u[i-1,j]) / 2 + (the same along j)
+    gu           = osm (A u) / v,
+
+and the v-gradient expanded term by term (item 2),
+
+    gv = (osm/2) (-|grad u|^2/v^2 + 4 u/v^3 (grad u . grad v) - grad^T(2 u/v^2 grad u)
+                  - 3 u^2/v^4 |grad v|^2 + v grad^T(u^2/v^3 grad v)) + mu (v - w).
+
+Neighbours are clamped at the border (a clamped forward difference is 0, which is the
+Neumann boundary, and a clamped drift is 0); the select this puts in the inner loop
+measured as fast as peeled border columns on the smooth-gradient pass.
+"""
+
+from numba import njit, prange
+
+from ._types import PARTIAL, both, tuple_of
+from .osmosis import _s_pixel
+
+
+@njit(cache=True)
+def _au(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, half, two):
+    """(A u) at one pixel, A built from v."""
+    lap = -((ud - uc) - (uc - uu)) - ((ur - uc) - (uc - ul))
+    dd = two * (vd - vc) / (vd + vc)
+    du = two * (vc - vu) / (vc + vu)
+    dr = two * (vr - vc) / (vr + vc)
+    dl = two * (vc - vl) / (vc + vl)
+    return (lap + dd * (ud + uc) * half - du * (uc + uu) * half
+            + dr * (ur + uc) * half - dl * (uc + ul) * half)
+
+
+@njit(cache=True)
+def _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two):
+    """The paper's term-by-term v-gradient at one pixel."""
+    gu1, gu2 = ud - uc, ur - uc
+    gv1, gv2 = vd - vc, vr - vc
+    v2 = vc * vc
+    v3 = v2 * vc
+    t1 = -(gu1 * gu1 + gu2 * gu2) / v2
+    t2 = 4 * uc / v3 * (gu1 * gv1 + gu2 * gv2)
+    # grad^T(P) with P = 2 u / v^2 grad u: -(P1_here - P1_up) - (P2_here - P2_left)
+    p_c = two * uc / v2
+    gtp = -(p_c * gu1 - two * uu / (vu * vu) * (uc - uu)) \
+        - (p_c * gu2 - two * ul / (vl * vl) * (uc - ul))
+    t4 = -3 * uc * uc / (v2 * v2) * (gv1 * gv1 + gv2 * gv2)
+    q_c = uc * uc / v3
+    gtq = -(q_c * gv1 - uu * uu / (vu * vu * vu) * (vc - vu)) \
+        - (q_c * gv2 - ul * ul / (vl * vl * vl) * (vc - vl))
+    return osm * half * (t1 + t2 - gtp + t4 + vc * gtq) + mu * (vc - wc)
+
+
+@njit(cache=True)
+def _neighbours(x, i, j, h, w):
+    """x at (i, j), above, below, left, right, clamped to the image."""
+    return (x[i, j], x[max(i - 1, 0), j], x[min(i + 1, h - 1), j],
+            x[i, max(j - 1, 0)], x[i, min(j + 1, w - 1)])
+
+
+@njit(both(lambda A, F: tuple_of(1)(A, A, A, F, F, A, A, PARTIAL)), parallel=True,
+      cache=True)
+def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
+    """Write the paper scheme's u- and v-gradients at (u, v); return (S(u, v),)."""
+    h, wd = u.shape
+    half, two = u.dtype.type(0.5), u.dtype.type(2)
+    ho, hm = half * osm, half * mu
+    for i in prange(h):
+        acc = 0.0
+        for j in range(wd):
+            uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
+            vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
+            gu[i, j] = osm * _au(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, half, two) / vc
+            gv[i, j] = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, w[i, j], osm, mu, half,
+                           two)
+            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            acc += a + b
+        partial[i, 0] = acc
+    s = 0.0
+    for i in range(h):
+        s += partial[i, 0]
+    return (s,)
+
+
+@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, PARTIAL)), parallel=True,
+      cache=True)
+def paper_u_test(p1, u, v, va, w, osm, mu, partial):
+    """(S(p1, v), S(u, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2), A built from ``va``.
+
+    The u descent test of MODEL.md 6 item 3 at the current (u, v) with the matrix A of
+    the start of the iteration.
+    """
+    h, wd = u.shape
+    half, two = u.dtype.type(0.5), u.dtype.type(2)
+    ho, hm = half * osm, half * mu
+    for i in prange(h):
+        sp = 0.0
+        s0 = 0.0
+        ip = 0.0
+        sq = 0.0
+        for j in range(wd):
+            uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
+            vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
+            ac, au, ad, al, ar = _neighbours(va, i, j, h, wd)
+            pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
+            a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
+            sp += a + b
+            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            s0 += a + b
+            g = osm * _au(uc, uu, ud, ul, ur, ac, au, ad, al, ar, half, two) / vc
+            d = pc - uc
+            ip += g * d
+            sq += d * d
+        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
+    t = [0.0, 0.0, 0.0, 0.0]
+    for i in range(h):
+        for k in range(4):
+            t[k] += partial[i, k]
+    return t[0], t[1], t[2], t[3]
+
+
+@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, F, F, PARTIAL)), parallel=True,
+      cache=True)
+def paper_v_test(u, v, p2, w, osm, mu, partial):
+    """(S(u, p2), S(u, v), <gv_paper(u, v), p2 - v>, ||p2 - v||^2): the v descent test."""
+    h, wd = u.shape
+    half, two = u.dtype.type(0.5), u.dtype.type(2)
+    ho, hm = half * osm, half * mu
+    for i in prange(h):
+        sp = 0.0
+        s0 = 0.0
+        ip = 0.0
+        sq = 0.0
+        for j in range(wd):
+            uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
+            vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
+            pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
+            a, b = _s_pixel(uc, pc, ud, pd, ur, pr, w[i, j], ho, hm)
+            sp += a + b
+            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            s0 += a + b
+            g = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, w[i, j], osm, mu, half, two)
+            d = pc - vc
+            ip += g * d
+            sq += d * d
+        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
+    t = [0.0, 0.0, 0.0, 0.0]
+    for i in range(h):
+        for k in range(4):
+            t[k] += partial[i, k]
+    return t[0], t[1], t[2], t[3]

@@ -1,0 +1,190 @@
+"""The paper scheme (MODEL.md 6) and the smooth regularisers: kernels and solver."""
+
+import numpy as np
+import pytest
+
+import fastosmosis.kernels as K
+from fastosmosis import fuse
+from tests import reference as R
+from tests.conftest import DATA, DTYPES, SHAPES, TESTVECTORS, assert_close, needs, \
+    positive_field
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def shape(request):
+    return request.param
+
+
+def test_osmosis_matrix_reference_is_the_stencil(rng):
+    """The assembled sparse A equals the stencil of item 1 written out at one pixel."""
+    u, v = positive_field(rng, (4, 5)), positive_field(rng, (4, 5))
+    au = (R.osmosis_matrix(v) @ u.ravel()).reshape(u.shape)
+    i, j = 2, 3
+    d = lambda a, b: 2 * (b - a) / (b + a)  # noqa: E731
+    lap = 4 * u[i, j] - u[i + 1, j] - u[i - 1, j] - u[i, j + 1] - u[i, j - 1]
+    expected = (lap + d(v[i, j], v[i + 1, j]) * (u[i + 1, j] + u[i, j]) / 2
+                - d(v[i - 1, j], v[i, j]) * (u[i, j] + u[i - 1, j]) / 2
+                + d(v[i, j], v[i, j + 1]) * (u[i, j + 1] + u[i, j]) / 2
+                - d(v[i, j - 1], v[i, j]) * (u[i, j] + u[i, j - 1]) / 2)
+    assert au[i, j] == pytest.approx(expected, rel=1e-14)
+    # a constant image is not a steady state unless v is constant, but A 1 sums to 0
+    assert np.sum(R.osmosis_matrix(v) @ np.ones(u.size)) == pytest.approx(0, abs=1e-12)
+
+
+def test_paper_gradients(rng, shape, dtype):
+    u, v, w = (positive_field(rng, shape, dtype) for _ in range(3))
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    (s,) = K.paper_gradients(u, v, w, 1.2, 100.0, gu, gv, np.empty((shape[0], 4)))
+    u64, v64, w64 = (x.astype(np.float64) for x in (u, v, w))
+    assert_close(gu, R.paper_gu(u64, v64, v64, 1.2), dtype)
+    assert_close(gv, R.paper_gv(u64, v64, w64, 1.2, 100.0), dtype)
+    assert_close(s, sum(R.smooth_value(u64, v64, w64, 1.2, 100.0)), dtype)
+
+
+def test_paper_descent_tests(rng, shape, dtype):
+    u, v, va, w, p = (positive_field(rng, shape, dtype) for _ in range(5))
+    part = np.empty((shape[0], 4))
+    f64 = [x.astype(np.float64) for x in (u, v, va, w, p)]
+    got = K.paper_u_test(p, u, v, va, w, 1.0, 100.0, part)
+    ref = R.paper_u_test(f64[4], f64[0], f64[1], f64[2], f64[3], 1.0, 100.0)
+    for a, b in zip(got, ref):
+        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
+    got = K.paper_v_test(u, v, p, w, 1.0, 100.0, part)
+    ref = R.paper_v_test(f64[0], f64[1], f64[4], f64[3], 1.0, 100.0)
+    for a, b in zip(got, ref):
+        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
+
+
+@pytest.mark.parametrize("kind", [1, 2], ids=["tikhonov", "huber"])
+def test_regularizer_kernels(rng, shape, dtype, kind):
+    v, p = positive_field(rng, shape, dtype), positive_field(rng, shape, dtype)
+    gv = positive_field(rng, shape, dtype, -1, 1)
+    before = gv.astype(np.float64)
+    part = np.empty((shape[0], 4))
+    r = K.reg_gradient_add(v, kind, 0.7, 0.05, gv, part)
+    v64, p64 = v.astype(np.float64), p.astype(np.float64)
+    assert_close(gv, before + 0.7 * R.regularizer_gradient(v64, kind, 0.05), dtype,
+                 scale=max(1.0, np.max(np.abs(before))))
+    assert_close(r, R.regularizer(v64, kind, 0.05), dtype, scale=max(1.0, abs(r)))
+    got = K.reg_descent(v, p, kind, 0.05, part)
+    ref = (R.regularizer(p64, kind, 0.05), R.regularizer(v64, kind, 0.05),
+           np.sum(R.regularizer_gradient(v64, kind, 0.05) * (p64 - v64)))
+    for a, b in zip(got, ref):
+        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
+
+
+@pytest.mark.parametrize("kind", [1, 2], ids=["tikhonov", "huber"])
+def test_regularizer_gradient_matches_finite_differences(rng, kind):
+    shape = (5, 4)
+    v = positive_field(rng, shape, low=1.0, high=1.5)
+    g = np.zeros(shape)
+    K.reg_gradient_add(v, kind, 1.0, 0.05, g, np.empty((5, 4)))
+    h = 1e-6
+    for idx in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[idx] = h
+        fd = (R.regularizer(v + e, kind, 0.05) - R.regularizer(v - e, kind, 0.05)) / (2 * h)
+        assert g[idx] == pytest.approx(fd, rel=1e-6, abs=1e-6)
+
+
+def load_vector(name):
+    return dict(np.load(TESTVECTORS / f"{name}.npz"))
+
+
+@needs(TESTVECTORS)
+def test_paper_scheme_matches_testvector():
+    d = load_vector("paper_24x20")
+    off = float(d["offset"])
+    r = fuse(d["f"] - off, d["b"] - off, d["alpha"], scheme="paper", eta=float(d["eta"]),
+             mu=float(d["mu"]), gamma=float(d["gamma"]), epsilon=float(d["epsilon"]),
+             tol=1e-300, max_iter=int(d["max_iter"]), offset=off)
+    assert r.parameters["warm_start"] is False
+    np.testing.assert_array_equal(r.pd_iterations[0], d["pd_iterations"])
+    np.testing.assert_allclose(r.energies[0], d["energies"], rtol=1e-10)
+    np.testing.assert_allclose(r.u + off, d["u"], rtol=1e-10)
+    np.testing.assert_allclose(r.v + off, d["v"], rtol=1e-10)
+
+
+@needs(TESTVECTORS)
+def test_reference_paper_ipiano_matches_testvector():
+    d = load_vector("paper_24x20")
+    _, _, e, pd = R.ipiano(d["f"], d["b"], d["alpha"], eta=0.5, mu=100.0, gamma=1.0,
+                           eps=0.05, max_iter=8, scheme="paper")
+    np.testing.assert_array_equal(pd, d["pd_iterations"][:8])
+    np.testing.assert_allclose(e, d["energies"][:8], rtol=1e-10)
+
+
+def test_paper_scheme_float32_runs(rng):
+    f, b = rng.uniform(0, 1, (10, 12)), rng.uniform(0, 1, (10, 12))
+    a = np.zeros((10, 12))
+    a[:, :6] = 1
+    r32 = fuse(f, b, a, scheme="paper", dtype=np.float32, max_iter=10)
+    r64 = fuse(f, b, a, scheme="paper", max_iter=10)
+    assert np.max(np.abs(r32.u - r64.u)) < 1e-3
+
+
+@pytest.mark.parametrize("scheme", ["exact", "paper"])
+def test_tikhonov_runs_no_primal_dual_and_descends(rng, scheme):
+    f, b = rng.uniform(0, 1, (11, 9, 3)), rng.uniform(0, 1, (11, 9, 3))
+    a = np.zeros((11, 9))
+    a[:, :4] = 1
+    r = fuse(f, b, a, scheme=scheme, regularizer="tikhonov", eta=0.5, max_iter=30)
+    assert r.parameters["regularizer"] == "tikhonov"
+    for e, pd in zip(r.energies, r.pd_iterations):
+        assert np.all(pd == 0)
+        assert e[-1] < e[0]
+        if scheme == "exact":
+            assert np.all(np.diff(e) <= 0)
+    import fastosmosis
+
+    e = fastosmosis.energy(r.u, r.v, f, b, a, eta=0.5, regularizer="tikhonov")
+    np.testing.assert_allclose(e, [x[-1] for x in r.energies], rtol=1e-12)
+
+
+def test_regularizer_changes_the_result(rng):
+    f, b = rng.uniform(0, 1, (10, 10)), rng.uniform(0, 1, (10, 10))
+    a = np.zeros((10, 10))
+    a[:, :5] = 1
+    h = fuse(f, b, a, eta=0.5, max_iter=10)
+    t = fuse(f, b, a, eta=0.5, max_iter=10, regularizer="tikhonov")
+    assert not np.allclose(h.v, t.v)
+    with pytest.raises(ValueError, match="regularizer"):
+        fuse(f, b, a, regularizer="tv")
+
+
+PUBLISHED = {1: (8.1756e3, 41), 2: (7.8428e3, 43), 3: (7.6414e3, 45), 4: (7.5607e3, 39),
+             5: (7.5221e3, 41), 10: (7.4452e3, 28)}
+
+
+@needs(DATA)
+def test_published_run_first_ten_iterations_of_channel_one():
+    """MODEL.md 7: the authors' log for the red channel of the puppets example."""
+    import imageio.v3 as iio
+
+    f = iio.imread(DATA / "1_foreground.png")[..., 0]
+    b = iio.imread(DATA / "1_background.png")[..., 0]
+    a = iio.imread(DATA / "1_alpha.png")[..., 0]
+    r = fuse(f, b, a, scheme="paper", eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05,
+             max_iter=10)
+    for n, (energy, pd) in PUBLISHED.items():
+        assert float(f"{r.energies[0][n - 1]:.4e}") == energy
+        assert r.pd_accepted[0][n - 1] == pd
+    # iteration 1's eight calls: 133 + 116 + 99 + 84 + 71 + 60 + 50 + 41
+    assert r.pd_iterations[0][0] == 654
+
+
+@pytest.mark.slow
+@needs(DATA)
+def test_published_run_iteration_counts():
+    import imageio.v3 as iio
+
+    f, b, a = (iio.imread(DATA / f"1_{k}.png") for k in ("foreground", "background",
+                                                          "alpha"))
+    r = fuse(f, b, a, scheme="paper", eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+    assert r.iterations == [132, 170, 175]
+    assert r.stop_reasons == ["tolerance"] * 3
