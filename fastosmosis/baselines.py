@@ -38,9 +38,10 @@ _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
 # validation and conversion (MODEL.md section 1)
 
 
-def _as_float(x, name: str) -> np.ndarray:
+def _as_float(x, name: str, *, nonnegative: bool = True) -> np.ndarray:
     """``x`` as float64, as ``fuse`` converts its inputs: uint8 / 255, uint16 / 65535,
-    floats as given; finite and non-negative, else ValueError naming ``name``."""
+    floats as given; finite and (unless told otherwise) non-negative, else ValueError
+    naming ``name``. Also used by :mod:`fastosmosis.metrics`."""
     a = np.asarray(x)
     if a.dtype == np.uint8 or a.dtype == np.uint16:
         a = a.astype(np.float64) / np.iinfo(a.dtype).max
@@ -53,7 +54,7 @@ def _as_float(x, name: str) -> np.ndarray:
                          f"got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or inf")
-    if a.min() < 0:
+    if nonnegative and a.min() < 0:
         raise ValueError(f"{name}: negative values are not allowed")
     return a
 

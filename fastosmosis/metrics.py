@@ -15,38 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
+from .baselines import _as_float
+
 __all__ = ["chromaticity_error", "chromaticity_score", "chromaticity_left_out"]
 
 _U1_MIN = 1.0 / 255.0
 
 
-def _as_rgb(x, name: str) -> np.ndarray:
+def _as_rgb(x, name: str, *, nonnegative: bool = False) -> np.ndarray:
     """``x`` as a finite float64 H x W x 3 array; uint8 / 255, uint16 / 65535."""
-    a = np.asarray(x)
-    if a.dtype == np.uint8 or a.dtype == np.uint16:
-        a = a.astype(np.float64) / np.iinfo(a.dtype).max
-    elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
-    else:
-        raise ValueError(f"{name}: expected a numeric image, got dtype {a.dtype}")
-    if a.ndim != 3 or a.shape[2] != 3 or a.size == 0:
+    a = _as_float(x, name, nonnegative=nonnegative)
+    if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"{name}: the chromaticity error needs an RGB image H x W x 3, "
                          f"got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name}: contains NaN or inf")
     return a
 
 
 def _left_out(u2: np.ndarray) -> np.ndarray:
     """H x W: pixels where the reference has a zero channel (its GCM is 0)."""
     return (u2 == 0).any(axis=2)
-
-
-def _reference(u2) -> np.ndarray:
-    u2 = _as_rgb(u2, "u2")
-    if u2.min() < 0:
-        raise ValueError("u2: negative values are not allowed in the reference")
-    return u2
 
 
 def _mask(mask, shape) -> np.ndarray:
@@ -77,7 +64,7 @@ def chromaticity_error(u1, u2) -> np.ndarray:
         float64 H x W x 3; NaN at the pixels where u2 has a zero channel.
     """
     u1 = np.clip(_as_rgb(u1, "u1"), _U1_MIN, 1.0)
-    u2 = _reference(u2)
+    u2 = _as_rgb(u2, "u2", nonnegative=True)
     if u1.shape != u2.shape:
         raise ValueError(f"u2: shape {u2.shape} differs from u1's {u1.shape}")
     out = _left_out(u2)
@@ -125,5 +112,5 @@ def chromaticity_score(u1, u2, mask=None, reduce="mean") -> float:
 def chromaticity_left_out(u2, mask=None) -> int:
     """Number of pixels (in ``mask``, if given) that :func:`chromaticity_score` leaves
     out because the reference ``u2`` has a zero channel there."""
-    u2 = _reference(u2)
+    u2 = _as_rgb(u2, "u2", nonnegative=True)
     return int(np.count_nonzero(_left_out(u2) & _mask(mask, u2.shape[:2])))
