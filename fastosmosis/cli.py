@@ -257,10 +257,16 @@ class _Console:
 
     def __init__(self, quiet):
         self.quiet = quiet
+        self.notes = []
 
     def note(self, message):
-        if not self.quiet:
+        """Keep a note until :meth:`flush_notes`, so an error that follows stays one line."""
+        self.notes.append(message)
+
+    def flush_notes(self):
+        for message in self.notes if not self.quiet else ():
             print(f"{PROG}: note: {message}", file=sys.stderr, flush=True)
+        self.notes = []
 
     def say(self, message):
         if not self.quiet:
@@ -511,10 +517,11 @@ def run_fuse(args):
     (fg, bg, alpha), (fg_info, bg_info, alpha_info), alpha_source = _read_inputs(args, console)
     like = args.bit_depth or fg_info
     _check_outputs(args, like)
+    console.flush_notes()
 
     channels = 1 if fg.ndim == 2 else fg.shape[2]
     progress = Progress(channels, quiet=args.quiet)
-    start = time.perf_counter()
+    start = getattr(args, "started", time.perf_counter())
     try:
         result = fuse(fg, bg, alpha, callback=progress, **kwargs)
     except ValueError as exc:
@@ -614,7 +621,7 @@ def side_by_side(images, gap=4):
 def run_demo(args):
     """The ``demo`` command: fuse the shipped faces example; returns the exit status."""
     console = _Console(args.quiet)
-    start = time.perf_counter()
+    start = getattr(args, "started", time.perf_counter())
     fuse = _fuse()
     data = importlib.resources.files("fastosmosis.data")
     out_dir = args.output_dir
@@ -754,6 +761,18 @@ def build_parser():
     return parser
 
 
+def _process_age():
+    """Seconds since this process started (Linux; 0 elsewhere): imports and Numba count."""
+    try:
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()  # fields 3, 4, ... of stat(5)
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _exit_status(exc):
     if exc.code is None:
         return 0
@@ -762,6 +781,7 @@ def _exit_status(exc):
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0, 2 on errors, 130 on Ctrl-C)."""
+    started = time.perf_counter() - _process_age()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -769,6 +789,7 @@ def main(argv=None) -> int:
             commands = ", ".join(parser._subparsers._group_actions[0].choices)
             parser.error(f"choose a command: {commands}")
         args.argv = None if argv is None else list(argv)
+        args.started = started
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse's exits, also from a command's own parser
         return _exit_status(exc)

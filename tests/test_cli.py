@@ -229,10 +229,12 @@ def test_demo_writes_its_files(tmp_path):
         (["fg.png", "bg.png", "-", "-o", "out.png"], "fg.png: has no alpha channel"),
         (["fg.png", "bg.png", "alpha.png", "-o", "out.gif"], "unknown output format"),
         (["fg.png", "bg.png", "alpha.png"], "required: -o/--output"),
+        (["fga.png", "small.png", "alpha.png", "-o", "out.png"], "small.png: size"),
     ],
 )
 def test_errors_one_line_exit_2_nothing_written(rgb8, args, expected):
     iio.imwrite(rgb8 / "small.png", _u8((6, 10, 3)))
+    iio.imwrite(rgb8 / "fga.png", _u8((H, W, 4)))  # its note must not precede the error
     (rgb8 / "junk.png").write_bytes(b"not an image")
     tifffile.imwrite(rgb8 / "fg16.tif", _u16((H, W, 3)), photometric="rgb")
     before = {name: (rgb8 / name).read_bytes() for name in _files(rgb8)}
