@@ -30,6 +30,7 @@ import numpy as np
 
 from .io import (
     ImageFileError,
+    check_destination,
     check_output,
     encode_image,
     output_dtype,
@@ -491,16 +492,8 @@ def _check_outputs(args, like):
         check_output(args.save_v, like, inputs=inputs)
         outputs.append(("--save-v", args.save_v))
     if args.report:
-        report = args.report
-        for path in inputs:
-            if os.path.exists(report) and os.path.exists(path) and os.path.samefile(path, report):
-                raise ImageFileError(report, "refusing to overwrite an input file")
-        if os.path.isdir(report):
-            raise ImageFileError(report, "is a directory")
-        folder = os.path.dirname(os.path.abspath(report))
-        if not os.path.isdir(folder):
-            raise ImageFileError(report, f"folder {folder} does not exist")
-        outputs.append(("--report", report))
+        check_destination(args.report, inputs=inputs)
+        outputs.append(("--report", args.report))
     seen = {}
     for option, path in outputs:
         key = os.path.realpath(path)

@@ -32,6 +32,7 @@ __all__ = [
     "ImageFileError",
     "ImageInfo",
     "OUTPUT_FORMATS",
+    "check_destination",
     "check_output",
     "encode_image",
     "output_dtype",
@@ -359,6 +360,13 @@ def check_output(path, like, *, inputs=()):
             f"{fmt.upper()} cannot hold {_depth_words(dtype)} samples without losing bits; "
             f"write {hint} instead",
         )
+    check_destination(path, inputs=inputs)
+    return fmt
+
+
+def check_destination(path, *, inputs=()):
+    """Check that a file may be written at ``path``: not an input, not a folder, in a
+    folder that exists. Raises :class:`ImageFileError` otherwise."""
     for other in inputs:
         if other is not None and os.path.exists(other) and _same_file(path, other):
             raise ImageFileError(path, "refusing to overwrite an input file")
@@ -367,7 +375,6 @@ def check_output(path, like, *, inputs=()):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ImageFileError(path, f"folder {folder} does not exist")
-    return fmt
 
 
 def _convert(u, dtype):
