@@ -122,7 +122,7 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
-    are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
+    become work arrays (the caller hands them over), the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
     of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on every pass
     at the current (u, v), with its own gradient terms recomputed there, moves an
     accepted block at once and accepts on gap < 1e-10 N. The Huber-TV regulariser
@@ -134,7 +134,7 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     shape, dtype = f.shape, f.dtype
     h = shape[0]
     slack = sch.slack_per_pixel * f.size
-    u, v = u0.copy(), v0.copy()
+    u, v = u0, v0
     u_prev, v_prev = u0.copy(), v0.copy()
     gu, gv, p1, vd = (np.empty(shape, dtype) for _ in range(4))
     partial = np.empty((h, 4))

@@ -70,28 +70,48 @@ class FusionResult:
         return float(sum(e[-1] for e in self.energies if len(e)))
 
 
-def _as_image(name, x):
-    """Validate an image and convert it to float64 in [0, 1] (floats as given)."""
-    x = np.asarray(x)
-    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
-                                   or np.issubdtype(x.dtype, np.floating)):
-        raise ValueError(f"{name}: unsupported dtype {x.dtype} (use uint8, uint16 or float)")
-    if x.ndim not in (2, 3):
-        raise ValueError(f"{name}: expected an H x W or H x W x C array, got shape {x.shape}")
-    if x.size == 0:
-        raise ValueError(f"{name}: empty array of shape {x.shape}")
-    if np.issubdtype(x.dtype, np.integer):
-        if x.dtype == np.uint8:
-            return x.astype(np.float64) / 255.0
-        if x.dtype == np.uint16:
-            return x.astype(np.float64) / 65535.0
-        raise ValueError(f"{name}: integer images must be uint8 or uint16, got {x.dtype}")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    if np.any(x < 0):
-        raise ValueError(f"{name}: contains negative values (min {x.min():.4g})")
-    return x
+class _Image:
+    """A validated input image, kept as the caller's array and converted channel by channel.
+
+    Converting one channel at a time keeps the memory of a large colour image at one
+    working channel instead of a float64 copy of the whole stack.
+    """
+
+    def __init__(self, name, x):
+        x = np.asarray(x)
+        if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
+                                       or np.issubdtype(x.dtype, np.floating)):
+            raise ValueError(f"{name}: unsupported dtype {x.dtype} "
+                             "(use uint8, uint16 or float)")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected an H x W or H x W x C array, "
+                             f"got shape {x.shape}")
+        if x.size == 0:
+            raise ValueError(f"{name}: empty array of shape {x.shape}")
+        if np.issubdtype(x.dtype, np.integer):
+            if x.dtype not in (np.uint8, np.uint16):
+                raise ValueError(f"{name}: integer images must be uint8 or uint16, "
+                                 f"got {x.dtype}")
+            self.divisor = float(np.iinfo(x.dtype).max)
+        else:
+            self.divisor = None
+            if not np.all(np.isfinite(x)):
+                raise ValueError(f"{name}: contains NaN or infinite values")
+            if np.any(x < 0):
+                raise ValueError(f"{name}: contains negative values (min {x.min():.4g})")
+        self.name, self.array = name, x
+        self.shape = x.shape
+        self.channels = 1 if x.ndim == 2 else x.shape[2]
+
+    def max(self):
+        return self.array.max() / (self.divisor or 1.0)
+
+    def channel(self, c):
+        """Channel c as float64 in [0, 1] (a 2-D image has one channel, repeated)."""
+        x = self.array if self.array.ndim == 2 else self.array[..., min(c, self.channels - 1)]
+        if self.divisor is None:
+            return x.astype(np.float64)
+        return x.astype(np.float64) / self.divisor
 
 
 def _check_number(name, value, *, positive=False, nonnegative=False, integer=False):
@@ -131,57 +151,61 @@ def _resolve_dtype(dtype):
     return dt.type
 
 
-def _prepare(foreground, background, alpha, alpha_blur):
-    """Validated float64 stacks (C, H, W) of f, b, alpha, and the output shape."""
-    f = _as_image("foreground", foreground)
-    b = _as_image("background", background)
+def _prepare(foreground, background, alpha):
+    """Validated inputs (f, b, alpha as :class:`_Image`) and the output shape."""
+    f = _Image("foreground", foreground)
+    b = _Image("background", background)
     if f.shape != b.shape:
         raise ValueError(f"background: shape {b.shape} differs from the foreground's "
                          f"{f.shape}")
-    a = _as_image("alpha", alpha)
-    if np.any(a > 1):
+    a = _Image("alpha", alpha)
+    if a.max() > 1:
         raise ValueError(f"alpha: values must lie in [0, 1], max is {a.max():.4g}")
     hw = f.shape[:2]
-    nc = 1 if f.ndim == 2 else f.shape[2]
-    if a.shape[:2] != hw or (a.ndim == 3 and a.shape[2] not in (1, nc)):
+    if a.shape[:2] != hw or (a.array.ndim == 3 and a.channels not in (1, f.channels)):
         raise ValueError(f"alpha: shape {a.shape} does not fit the foreground's {f.shape} "
-                         f"(expected {hw} or {hw + (nc,)})")
-    stack = lambda x: x[None] if x.ndim == 2 else np.moveaxis(x, 2, 0)  # noqa: E731
-    fs, bs, als = stack(f), stack(b), stack(a)
-    if als.shape[0] != nc:
-        als = np.broadcast_to(als, (nc,) + hw)
+                         f"(expected {hw} or {hw + (f.channels,)})")
+    return f, b, a, f.shape
+
+
+def _alpha_channel(a, c, alpha_blur):
+    alpha = a.channel(c)
     if alpha_blur is not None:
-        als = np.stack([gaussian_filter((ch == 1).astype(np.float64), alpha_blur)
-                        for ch in als])
-    return fs, bs, als, f.shape
+        alpha = gaussian_filter((alpha == 1).astype(np.float64), alpha_blur)
+    return alpha
 
 
-def _initial_u(init, f, b, alpha, channel):
+def _check_init(init, a, alpha_blur, channels):
+    """init="mean" divides by sum(alpha) and sum(1 - alpha): refuse 0 before any work."""
+    if init != "mean":
+        return
+    for c in range(channels if a.channels > 1 else 1):
+        alpha = _alpha_channel(a, c, alpha_blur)
+        if alpha.sum() == 0 or (1 - alpha).sum() == 0:
+            which = "0" if alpha.sum() == 0 else "1"
+            raise ValueError(f"init: 'mean' needs alpha not all {which} (channel {c})")
+
+
+def _initial_u(init, f, b, alpha):
     if init == "foreground":
-        return f.copy()
+        return f
     if init == "blend":
         return alpha * f + (1 - alpha) * b
     sa, sb = alpha.sum(), (1 - alpha).sum()
-    if sa == 0 or sb == 0:
-        which = "0" if sa == 0 else "1"
-        raise ValueError(f"init: 'mean' needs alpha not all {which} (channel {channel})")
     return alpha * (alpha * f).sum() / sa + (1 - alpha) * ((1 - alpha) * b).sum() / sb
 
 
 def _working(x, dtype):
-    """An own, writable, C-contiguous copy (alpha may be a read-only broadcast view)."""
+    """An own, writable, C-contiguous copy in the working dtype."""
     return np.array(x, dtype=dtype, order="C")
 
 
-def _channel_problems(fs, bs, als, init, offset, dtype):
-    """Per channel (f, b, alpha, w, u0, v0) as C-contiguous arrays of ``dtype``."""
-    problems = []
-    for c in range(fs.shape[0]):
-        f, b, a = fs[c] + offset, bs[c] + offset, als[c]
-        w = f**a * b ** (1 - a)
-        u0 = _initial_u(init, f, b, a, c)
-        problems.append(tuple(_working(x, dtype) for x in (f, b, a, w, u0, w)))
-    return problems
+def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
+    """Channel c as (f, b, alpha, w, u0, v0), C-contiguous arrays of ``dtype``."""
+    f, b = fi.channel(c) + offset, bi.channel(c) + offset
+    a = _alpha_channel(ai, c, alpha_blur)
+    w = f**a * b ** (1 - a)
+    return tuple(_working(x, dtype) for x in (f, b, a, w, _initial_u(init, f, b, a), w))
 
 
 class _Threads:
@@ -283,8 +307,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     dt = _resolve_dtype(dtype)
     threads_ctx = _Threads(threads)
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
-    fs, bs, als, shape = _prepare(foreground, background, alpha, alpha_blur)
-    problems = _channel_problems(fs, bs, als, init, offset, dt)
+    fi, bi, ai, shape = _prepare(foreground, background, alpha)
+    _check_init(init, ai, alpha_blur, fi.channels)
 
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
@@ -296,12 +320,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
     v_out = result.v[..., None] if result.v.ndim == 2 else result.v
     with threads_ctx:
-        for c, (f, b, a, w, u0, v0) in enumerate(problems):
-            sol = solve_channel(f, b, a, w, u0, v0, eta=eta, mu=mu, gamma=gamma,
+        for c in range(fi.channels):
+            problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
+                                       alpha_blur=alpha_blur, dtype=dt)
+            sol = solve_channel(*problem, eta=eta, mu=mu, gamma=gamma,
                                 epsilon=epsilon, osm=osm, tol=tol, max_iter=max_iter,
                                 pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                                 scheme=scheme, regularizer=regularizer, channel=c,
                                 callback=callback)
+            del problem
             u_out[..., c] = sol.u - dt(offset)
             v_out[..., c] = sol.v - dt(offset)
             result.energies.append(sol.energies)
@@ -326,7 +353,7 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     _check_choice("regularizer", regularizer, REGULARIZERS)
     kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
     dt = _resolve_dtype(dtype)
-    fs, bs, als, shape = _prepare(foreground, background, alpha, alpha_blur)
+    fi, bi, ai, shape = _prepare(foreground, background, alpha)
     out = []
     for name, x in (("u", u), ("v", v)):
         x = np.asarray(x, dtype=np.float64)
@@ -338,10 +365,11 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     us, vs = out
     if np.any(vs + offset <= 0):
         raise ValueError("v: v + offset must be positive everywhere")
-    energies = np.empty(fs.shape[0])
-    partial = np.empty((fs.shape[1], 4))
-    problems = _channel_problems(fs, bs, als, "foreground", offset, dt)
-    for c, (f, _, a, w, _, _) in enumerate(problems):
+    energies = np.empty(fi.channels)
+    partial = np.empty((shape[0], 4))
+    for c in range(fi.channels):
+        f, _, a, w, _, _ = _channel_problem(fi, bi, ai, c, init="foreground",
+                                            offset=offset, alpha_blur=alpha_blur, dtype=dt)
         uc, vc = _working(us[c] + offset, dt), _working(vs[c] + offset, dt)
         t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, kind, partial)
         energies[c] = t[0] + t[1] + t[2] + eta * t[3]

@@ -277,3 +277,18 @@ def test_puppets_reproduces_model_section_8():
     assert r.iterations == [143, 159, 153]
     assert r.final_energy == pytest.approx(19065.618, abs=5e-4)
     assert abs(sum(int(p.sum()) for p in r.pd_iterations) - 6822) <= 70
+
+
+def test_stationarity_helper_falls_as_the_solver_runs(rng):
+    from tests.stationarity import stationarity
+
+    f, b, alpha = small_problem(rng, (12, 11), 3)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+    short = fuse(f, b, alpha, max_iter=3, **kw)
+    long = fuse(f, b, alpha, max_iter=200, **kw)
+    s_short = stationarity(short.u, short.v, f, b, alpha, **kw)
+    s_long = stationarity(long.u, long.v, f, b, alpha, **kw)
+    assert all(0 < b_ < a_ < 1 for a_, b_ in zip(s_short, s_long))
+    # at the start itself the ratio is exactly 1
+    w = (f + 1) ** alpha[..., None] * (b + 1) ** (1 - alpha[..., None])
+    np.testing.assert_allclose(stationarity(f, w - 1, f, b, alpha, **kw), 1.0, rtol=1e-12)
