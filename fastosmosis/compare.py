@@ -37,7 +37,13 @@ from .cli import (
     _shape_text,
     number,
 )
-from .io import ImageFileError, check_output, encode_image, write_files_atomic
+from .io import (
+    ImageFileError,
+    check_destination,
+    check_output,
+    encode_image,
+    write_files_atomic,
+)
 from .metrics import chromaticity_error, chromaticity_left_out, chromaticity_score
 
 PICTURE = "compare.png"
@@ -201,6 +207,11 @@ def _picture(f, b, alpha, rows):
 def run(args) -> int:
     """The ``compare`` command; returns the exit status."""
     console = _Console(args.quiet)
+
+    def note(message):  # the inputs are checked by then: notes need not wait
+        console.note(message)
+        console.flush_notes()
+
     kwargs = _fuse_kwargs(args)
     sigma = kwargs.pop("alpha_blur", None)  # blurred here, once, for every method
     schemes = (kwargs.pop("scheme"),) if "scheme" in kwargs else SCHEMES
@@ -218,16 +229,19 @@ def run(args) -> int:
     ext = ".png" if f_info.bit_depth in ("8", "16") else ".tif"
     inputs = [p for p in (args.foreground, args.background, args.alpha) if p != "-"]
     check_output(os.path.join(args.output, "direct_matting" + ext), f_info, inputs=inputs)
+    methods = _methods(args, kwargs, schemes)
+    for name in [stem + ext for _, stem, _ in methods] + [TABLE, PICTURE]:
+        check_destination(os.path.join(args.output, name), inputs=inputs)
 
     mask = alpha > 0 if alpha.ndim == 2 else (alpha > 0).any(axis=2)
     rgb = f.ndim == 3 and f.shape[2] == 3
     left_out = (chromaticity_left_out(f), chromaticity_left_out(f, mask)) if rgb else None
-    console.note(f"comparing on {_shape_text(f.shape)}"
-                 + ("" if sigma is None else f", alpha blurred with sigma {sigma:g}"))
+    note(f"comparing on {_shape_text(f.shape)}"
+         + ("" if sigma is None else f", alpha blurred with sigma {sigma:g}"))
 
     rows, files = [], []
-    for label, stem, method in _methods(args, kwargs, schemes):
-        console.note(f"running {label}")
+    for label, stem, method in methods:
+        note(f"running {label}")
         row = dict(label=label, u=None, all=None, masked=None, seconds=None, note="")
         rows.append(row)
         start = time.perf_counter()
@@ -235,7 +249,7 @@ def run(args) -> int:
             u, row["note"] = method(f, b, alpha)
         except _Skipped as exc:
             row["note"] = f"skipped: {exc}"
-            console.note(f"{label} skipped: {exc}")
+            note(f"{label} skipped: {exc}")
             continue
         row.update(u=u, seconds=time.perf_counter() - start)
         if rgb:
@@ -248,8 +262,8 @@ def run(args) -> int:
     files.append((os.path.join(args.output, TABLE), table.encode()))
     picture = _picture(f, b, alpha, rows)
     if picture is None:
-        console.note("matplotlib is not installed, so no side-by-side picture was "
-                     "written (pip install 'fastosmosis[figures]')")
+        note("matplotlib is not installed, so no side-by-side picture was "
+             "written (pip install 'fastosmosis[figures]')")
     else:
         files.append((os.path.join(args.output, PICTURE), picture))
     write_files_atomic(files)

@@ -97,6 +97,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert run.returncode == 2 and "missing.png" in run.stderr
     run = _compare(*paths, "-o", str(out), "--mu", "oops")
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    # an input where an output would go is refused before any work
+    out.mkdir(exist_ok=True)
+    inside = out / "poisson.png"
+    inside.write_bytes(open(paths[1], "rb").read())
+    run = _compare(paths[0], str(inside), paths[2], "-o", str(out))
+    assert run.returncode == 2 and "overwrite an input" in run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["poisson.png"]
 
 
 def test_grey_one_scheme_and_no_matplotlib(tmp_path, monkeypatch, capsys):
