@@ -118,11 +118,12 @@ REGULARIZERS = ("huber-tv", "tikhonov")
 
 def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
-                  regularizer="huber-tv", channel=0, callback=None):
+                  regularizer="huber-tv", v_step="prox", channel=0, callback=None):
     """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
-    become work arrays (the caller hands them over), the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
+    become work arrays (the caller hands them over) unless they alias another argument,
+    the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
     of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on every pass
     at the current (u, v), with its own gradient terms recomputed there, moves an
     accepted block at once and accepts on gap < 1e-10 N. The Huber-TV regulariser
@@ -134,13 +135,18 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     shape, dtype = f.shape, f.dtype
     h = shape[0]
     slack = sch.slack_per_pixel * f.size
-    u, v = u0, v0
+    # u0, v0 are taken over as work arrays unless they alias another input
+    others = (f, b, alpha, w)
+    u = u0.copy() if any(np.may_share_memory(u0, x) for x in others + (v0,)) else u0
+    v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
     u_prev, v_prev = u0.copy(), v0.copy()
     gu, gv, p1, vd = (np.empty(shape, dtype) for _ in range(4))
     partial = np.empty((h, 4))
     prox = None
     smooth_reg = 0  # the regulariser taken in the explicit v-step (kernels.regularizer)
-    if eta > 0 and regularizer == "huber-tv":
+    if eta > 0 and regularizer == "huber-tv" and v_step == "explicit":
+        smooth_reg = K.HUBER
+    elif eta > 0 and regularizer == "huber-tv":
         prox = _HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
                           pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start)
     elif eta > 0:
