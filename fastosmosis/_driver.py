@@ -114,6 +114,7 @@ SCHEMES = {
                      slack_per_pixel=1e-10, kappa=lambda eps, eta: eps, warm_start=False),
 }
 REGULARIZERS = ("huber-tv", "tikhonov")
+V_STEPS = ("prox", "explicit")
 
 
 def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from . import kernels as K
-from ._driver import REGULARIZERS, SCHEMES, solve_channel
+from ._driver import REGULARIZERS, SCHEMES, V_STEPS, solve_channel
 
 INITS = ("foreground", "blend", "mean")
 DTYPES = (np.float32, np.float64)
@@ -232,7 +232,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
          max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
          dtype=np.float64, threads=None, callback=None,
-         regularizer="huber-tv") -> FusionResult:
+         regularizer="huber-tv", v_step="prox") -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -286,6 +286,11 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     regularizer : {"huber-tv", "tikhonov"}
         R(v) = H_eps(|grad v|) through the primal-dual prox, or |grad v|^2 / 2, smooth,
         taken in the explicit v-step with no primal-dual loop (paper IV.3).
+    v_step : {"prox", "explicit"}
+        How the v-block takes the Huber-TV term: by its prox (the primal-dual loop,
+        MODEL.md 5.1), or in the explicit gradient step, since E is C^1 (MODEL.md 9): no
+        inner loop, several times faster where mu dominates the step size (mu >> eta /
+        epsilon), to the same stationarity.
 
     Returns
     -------
@@ -296,6 +301,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_choice("init", init, INITS)
     _check_choice("scheme", scheme, tuple(SCHEMES))
     _check_choice("regularizer", regularizer, REGULARIZERS)
+    _check_choice("v_step", v_step, V_STEPS)
     _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)
@@ -314,7 +320,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                       alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
-                      regularizer=regularizer)
+                      regularizer=regularizer, v_step=v_step)
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
@@ -326,7 +332,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             sol = solve_channel(*problem, eta=eta, mu=mu, gamma=gamma,
                                 epsilon=epsilon, osm=osm, tol=tol, max_iter=max_iter,
                                 pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
-                                scheme=scheme, regularizer=regularizer, channel=c,
+                                scheme=scheme, regularizer=regularizer, v_step=v_step,
+                                channel=c,
                                 callback=callback)
             del problem
             u_out[..., c] = sol.u - dt(offset)

@@ -292,3 +292,18 @@ def test_stationarity_helper_falls_as_the_solver_runs(rng):
     # at the start itself the ratio is exactly 1
     w = (f + 1) ** alpha[..., None] * (b + 1) ** (1 - alpha[..., None])
     np.testing.assert_allclose(stationarity(f, w - 1, f, b, alpha, **kw), 1.0, rtol=1e-12)
+
+
+def test_explicit_v_step_reaches_the_same_fixed_point(rng):
+    """v_step="explicit" (MODEL.md 9): no primal-dual loop, the same minimiser."""
+    f, b, alpha = small_problem(rng, (14, 13), 1)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, tol=1e-12, max_iter=3000)
+    prox = fuse(f, b, alpha, **kw)
+    expl = fuse(f, b, alpha, v_step="explicit", **kw)
+    assert expl.parameters["v_step"] == "explicit"
+    assert np.all(expl.pd_iterations[0] == 0)
+    assert np.all(np.diff(expl.energies[0]) <= 0)
+    assert expl.energies[0][-1] == pytest.approx(prox.energies[0][-1], rel=1e-6)
+    np.testing.assert_allclose(expl.u, prox.u, atol=2e-3)
+    with pytest.raises(ValueError, match="v_step"):
+        fuse(f, b, alpha, v_step="implicit")
