@@ -745,12 +745,9 @@ def build_parser():
     d.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     d.set_defaults(func=run_demo)
 
-    try:
-        from . import compare
-    except ImportError:
-        compare = None
-    if compare is not None and hasattr(compare, "register"):
-        compare.register(sub)
+    from . import compare  # imported here: compare builds on this module's helpers
+
+    compare.register(sub)
     return parser
 
 
