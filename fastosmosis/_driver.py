@@ -97,21 +97,19 @@ class _HuberProx:
 
 @dataclass(frozen=True)
 class _Scheme:
-    """What differs between the schemes: gradients, descent tests, dual step, defaults."""
+    """What differs between the schemes (MODEL.md 5 and 6)."""
 
-    gradients: object  # (u, v, w, osm, mu, gu, gv, partial) -> S(u, v)
-    tests_at_current: bool  # paper: each pass tests at the current (u, v), then moves
+    paper: bool  # paper gradients; tests at the current (u, v) on every pass, then move
     slack_per_pixel: float
     kappa: object  # (epsilon, eta) -> the dual step's denominator factor
     warm_start: bool
 
 
 SCHEMES = {
-    "exact": _Scheme(gradients=K.smooth_gradient, tests_at_current=False,
-                     slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta,
+    "exact": _Scheme(paper=False, slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta,
                      warm_start=True),
-    "paper": _Scheme(gradients=lambda *a: K.paper_gradients(*a)[0], tests_at_current=True,
-                     slack_per_pixel=1e-10, kappa=lambda eps, eta: eps, warm_start=False),
+    "paper": _Scheme(paper=True, slack_per_pixel=1e-10, kappa=lambda eps, eta: eps,
+                     warm_start=False),
 }
 REGULARIZERS = ("huber-tv", "tikhonov")
 V_STEPS = ("prox", "explicit")
@@ -124,11 +122,12 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
     become work arrays (the caller hands them over) unless they alias another argument,
-    the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of the start
-    of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on every pass
-    at the current (u, v), with its own gradient terms recomputed there, moves an
-    accepted block at once and accepts on gap < 1e-10 N. The Huber-TV regulariser
-    is taken by the primal-dual prox; Tikhonov by the explicit v-step.
+    the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of
+    the start of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on
+    every pass at the current (u, v), with its own gradient terms recomputed there,
+    moves an accepted block at once and accepts on gap < -1e-10 N. Huber-TV is taken by
+    the primal-dual prox (``v_step="prox"``) or in the explicit v-step, Tikhonov always
+    in the explicit v-step.
     """
     start = time.perf_counter()
     sch = SCHEMES[scheme]
@@ -142,59 +141,69 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
     u_prev, v_prev = u0.copy(), v0.copy()
     gu, gv, p1, vd = (np.empty(shape, dtype) for _ in range(4))
-    partial = np.empty((h, 4))
+    partial = np.empty((h, 8))
+    rows_per_block = block_rows(h)
+    rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, shape[1]), dtype)
+    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
     prox = None
-    smooth_reg = 0  # the regulariser taken in the explicit v-step (kernels.regularizer)
-    if eta > 0 and regularizer == "huber-tv" and v_step == "explicit":
-        smooth_reg = K.HUBER
-    elif eta > 0 and regularizer == "huber-tv":
+    smooth_reg = 0  # the regulariser taken in the explicit v-step, 0: none there
+    if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
         prox = _HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
                           pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start)
     elif eta > 0:
-        smooth_reg = K.TIKHONOV
-    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+        smooth_reg = reg_kind
 
-    def energy_of(uu, vv):
-        t = K.energy_terms(uu, vv, w, f, alpha, osm, mu, gamma, epsilon, reg_kind, partial)
-        return t[0] + t[1] + t[2] + eta * t[3]
-
-    def gap_u(v_start):
-        if sch.tests_at_current:
-            s, s0, ip, sq = K.paper_u_test(p1, u, v, v_start, w, osm, mu, partial)
+    def evaluate():
+        """Gradients at (u, v) into gu, gv; return (S(u, v), R(v), E(u, v))."""
+        if sch.paper:
+            (s,) = K.paper_gradients(u, v, w, osm, mu, gu, gv, partial)
+            if smooth_reg:
+                K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
+            so, sm, sf, r = K.energy_terms(u, v, w, f, alpha, osm, mu, gamma, epsilon,
+                                           reg_kind, partial)
         else:
-            s0 = s_start
-            s, ip, sq = K.descent_terms(p1, v, w, osm, mu, gu, p1, u, partial)
-        return s - s0 - ip - 0.5 * lip_u * sq - slack
+            so, sm, sf, r, _ = K.gradient_energy(
+                u, v, w, f, alpha, osm, mu, gamma, eta if smooth_reg else 0.0, epsilon,
+                reg_kind, gu, gv, rows, rows_per_block, partial)
+            s = so + sm
+        return s, r, so + sm + sf + eta * r
 
-    def gap_v(p2):
-        if sch.tests_at_current:
-            s, s0, ip, sq = K.paper_v_test(u, v, p2, w, osm, mu, partial)
-        else:
-            s0 = s_start
-            s, ip, sq = K.descent_terms(u, p2, w, osm, mu, gv, p2, v, partial)
+    def gaps(test_u, test_v, p2, v_start):
+        """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
+        gap_u = gap_v = 0.0
+        if sch.paper:
+            if test_u:
+                s, s0, ip, sq = K.paper_u_test(p1, u, v, v_start, w, osm, mu, partial)
+                gap_u = s - s0 - ip - 0.5 * lip_u * sq - slack
+            if test_v:
+                s, s0, ip, sq = K.paper_v_test(u, v, p2, w, osm, mu, partial)
+                if smooth_reg:  # the paper test's gradient lacks the regulariser
+                    rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
+                    s, s0, ip = s + eta * rp, s0 + eta * rv, ip + eta * rip
+                gap_v = s - s0 - ip - 0.5 * lip_v * sq - slack
+            return gap_u, gap_v
+        su, ipu, squ, sv, ipv, sqv, rp = K.descent_pair(
+            p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,
+            rows_per_block, partial)
+        gap_u = su - s_start - ipu - 0.5 * lip_u * squ
+        gap_v = sv - s_start - ipv - 0.5 * lip_v * sqv
         if smooth_reg:
-            rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
-            s, s0 = s + eta * rp, s0 + eta * rv
-            if sch.tests_at_current:  # the paper test's gradient lacks the regulariser
-                ip += eta * rip
-        return s - s0 - ip - 0.5 * lip_v * sq - slack
+            gap_v += eta * (rp - r_start)
+        return gap_u, gap_v
 
     lip_u = lip_v = 1.0
     energies, pd_counts, pd_accepted = [], [], []
-    e_prev = energy_of(u, v)
+    s_start, r_start, e_prev = evaluate()
     reason = STOP_MAX_ITER
     for n in range(1, max_iter + 1):
         if e_prev == 0.0:
             reason = STOP_ZERO
             break
-        s_start = sch.gradients(u, v, w, osm, mu, gu, gv, partial)
-        if smooth_reg:
-            K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
         v_start = v
         done_u = done_v = False
         retries_u = retries_v = 0
         pd_total = pd_last = 0
-        p2 = None
+        p2 = v  # a placeholder until the v-block has a candidate
         while not (done_u and done_v):
             if not done_u:
                 a1 = step_size(BETA, lip_u)
@@ -208,23 +217,17 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
                     p2, pd_last = prox(vd, a2)
                     pd_total += pd_last
             # both pending tests at the same (u, v), then the accepted blocks move
-            ok_u = not done_u and gap_u(v_start) <= 0.0
-            ok_v = not done_v and gap_v(p2) <= 0.0
+            gap_u, gap_v = gaps(not done_u, not done_v, p2, v_start)
+            ok_u = not done_u and gap_u <= 0.0
+            ok_v = not done_v and gap_v <= 0.0
             if not done_u:
-                if ok_u:
-                    done_u = True
-                    lip_u /= LAMBDA_DOWN
-                else:
-                    lip_u *= LAMBDA_UP
-                    retries_u += 1
+                lip_u = lip_u / LAMBDA_DOWN if ok_u else lip_u * LAMBDA_UP
+                retries_u += not ok_u
             if not done_v:
-                if ok_v:
-                    done_v = True
-                    lip_v /= LAMBDA_DOWN
-                else:
-                    lip_v *= LAMBDA_UP
-                    retries_v += 1
-            if sch.tests_at_current:
+                lip_v = lip_v / LAMBDA_DOWN if ok_v else lip_v * LAMBDA_UP
+                retries_v += not ok_v
+            done_u, done_v = done_u or ok_u, done_v or ok_v
+            if sch.paper:
                 if ok_u:
                     u_prev, u, p1 = u, p1, u_prev
                 if ok_v:
@@ -234,10 +237,11 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         if not (done_u and done_v):
             reason = STOP_BACKTRACKING
             break
-        if not sch.tests_at_current:  # x_prev <- x, x <- p, recycling the buffers
+        if not sch.paper:  # x_prev <- x, x <- p, recycling the buffers
             u_prev, u, p1 = u, p1, u_prev
             v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
-        e = energy_of(u, v)
+        # the next iteration's gradients, and the energy E_n at the new iterate
+        s_start, r_start, e = evaluate()
         energies.append(e)
         pd_counts.append(pd_total)
         pd_accepted.append(pd_last)

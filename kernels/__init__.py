@@ -4,6 +4,7 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 
 - ``operators``: forward gradient with Neumann boundary and its adjoint;
 - ``osmosis``: the smooth part S of the energy and its exact gradients;
+- ``exact``: the exact scheme's fused passes (gradients with the energy, both tests);
 - ``steps``: the explicit iPiano steps and the prox of the u-fidelity;
 - ``huber``: the primal-dual prox of the Huber-TV term;
 - ``energy``: the energy and the descent-test quantities;
@@ -12,6 +13,7 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 """
 
 from .energy import descent_terms, energy_terms
+from .exact import ROW_BUFFERS, descent_pair, gradient_energy
 from .huber import huber_prox, pd_iteration
 from .operators import grad, grad_t
 from .osmosis import smooth_gradient, smooth_value
@@ -21,6 +23,9 @@ from .steps import u_step_prox, v_step
 
 __all__ = [
     "HUBER",
+    "ROW_BUFFERS",
+    "descent_pair",
+    "gradient_energy",
     "TIKHONOV",
     "paper_gradients",
     "paper_u_test",

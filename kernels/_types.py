@@ -7,6 +7,15 @@ accumulated in float64 in per-row buffers ``partial`` of shape (H, k).
 
 from numba import float32, float64, int64, types
 
+# Compiler options of every kernel, in one place.
+# error_model="numpy": a division by zero gives inf/nan instead of raising, which takes
+# the check (and its branch) out of the inner loops so that they vectorise.
+# fastmath "reassoc" only: lets the per-row float64 sums vectorise (their order then
+# depends on the vector width, not on the thread count); never the full fast-math set,
+# whose nnan/ninf flags would turn NaN checks into no-ops.
+FASTMATH = {"reassoc"}
+JIT = dict(cache=True, error_model="numpy", fastmath=FASTMATH)
+
 FLOATS = (float32, float64)
 PARTIAL = types.Array(float64, 2, "C")
 INT = int64

@@ -7,12 +7,12 @@
 
 from numba import njit, prange, types
 
-from ._types import PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import smooth_row
 from .regularizer import reg_value
 
 
-@njit(cache=True)
+@njit(**JIT)
 def regularizer_row(vc, vd, kind, eps):
     """sum_j R(v) on one row (Huber-TV or Tikhonov), float64; ``vd`` the row below."""
     acc = 0.0
@@ -27,7 +27,7 @@ def regularizer_row(vc, vd, kind, eps):
 @njit(
     both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, PARTIAL)),
     parallel=True,
-    cache=True,
+    **JIT,
 )
 def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
     """(osmosis, mu fidelity, gamma fidelity, regulariser sum without eta) in one pass.
@@ -65,7 +65,7 @@ def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
 @njit(
     both(lambda A, F: tuple_of(3)(A, A, A, F, F, A, A, A, PARTIAL)),
     parallel=True,
-    cache=True,
+    **JIT,
 )
 def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old, partial):
     """(S(pu, pv), <g, x_new - x_old>, ||x_new - x_old||^2) in one pass.

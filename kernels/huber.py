@@ -22,11 +22,25 @@ import math
 
 from numba import njit, prange, types
 
-from ._types import INT, PARTIAL, both, image, row
+from ._types import INT, JIT, PARTIAL, both, image, row
 from .operators import grad
 
 
-@njit(cache=True)
+@njit(**JIT)
+def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, den, inv_eta, one, inv_sigma_next):
+    """New dual at one pixel and its dual-residual term."""
+    z1 = (y1 + sigma * gb1) / den
+    z2 = (y2 + sigma * gb2) / den
+    s = max(one, math.sqrt(z1 * z1 + z2 * z2) * inv_eta)
+    n1 = z1 / s
+    n2 = z2 / s
+    # grad(x - xbar_used), with the old x
+    res = abs((y1 - n1) * inv_sigma_next - (gx1 - gb1)) + \
+        abs((y2 - n2) * inv_sigma_next - (gx2 - gb2))
+    return n1, n2, res
+
+
+@njit(**JIT)
 def _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next, out1, out2):
     """New dual of row i into (out1, out2); return the row's dual residual sum."""
     h, w = x.shape
@@ -35,48 +49,54 @@ def _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next, out1, out2):
     one = x.dtype.type(1)
     inv_eta = one / eta
     acc = 0.0
-    for j in range(w):
-        r = j + 1 if j < w - 1 else j
-        gb1 = bd[j] - bc[j]
-        gb2 = bc[r] - bc[j]
-        z1 = (y1c[j] + sigma * gb1) / den
-        z2 = (y2c[j] + sigma * gb2) / den
-        s = max(one, math.sqrt(z1 * z1 + z2 * z2) * inv_eta)
-        n1 = z1 / s
-        n2 = z2 / s
+    for j in range(w - 1):
+        n1, n2, r = _dual_px(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
+                             xd[j] - xc[j], xc[j + 1] - xc[j], sigma, den, inv_eta, one,
+                             inv_sigma_next)
         out1[j] = n1
         out2[j] = n2
-        # grad(x - xbar_used) with the old x
-        acc += abs((y1c[j] - n1) * inv_sigma_next - ((xd[j] - xc[j]) - gb1))
-        acc += abs((y2c[j] - n2) * inv_sigma_next - ((xc[r] - xc[j]) - gb2))
-    return acc
+        acc += r
+    k = w - 1  # the last column: no difference along j
+    n1, n2, r = _dual_px(y1c[k], y2c[k], bd[k] - bc[k], bc[k] - bc[k], xd[k] - xc[k],
+                         xc[k] - xc[k], sigma, den, inv_eta, one, inv_sigma_next)
+    out1[k] = n1
+    out2[k] = n2
+    return acc + r
 
 
-@njit(cache=True)
+@njit(**JIT)
+def _primal_px(vd, xo, y1c, n1c, y1u, n1u, y2c, n2c, y2l, n2l, inv_a2, tau, inv_tau,
+               inv_den, theta, inv_tau_next):
+    """New (x, xbar) at one pixel and its primal-residual term."""
+    gty = -(n1c - n1u) - (n2c - n2l)
+    dgty = -((y1c - n1c) - (y1u - n1u)) - ((y2c - n2c) - (y2l - n2l))
+    xv = (vd * inv_a2 + (xo - tau * gty) * inv_tau) * inv_den
+    return xv, xv + theta * (xv - xo), abs((xo - xv) * inv_tau_next - dgty)
+
+
+@njit(**JIT)
 def _primal_row(vd, x, y1c, y2c, n1c, n2c, y1u, n1u, inv_a2, tau, inv_tau, inv_den,
                 theta, inv_tau_next, xn, xbn):
     """New primal (xn, xbn) of one row from the new dual of this row and the row above.
 
     ``y1c, y2c`` old and ``n1c, n2c`` new dual of this row, ``y1u, n1u`` old and new
     first dual component of the row above (zeros above row 0). Returns the primal
-    residual sum of the row.
+    residual sum of the row. Column 0 is peeled off: left of it the dual is 0.
     """
     w = x.shape[0]
-    acc = 0.0
     zero = x.dtype.type(0)
-    n2l = zero
-    d2l = zero
-    for j in range(w):
-        gty = -(n1c[j] - n1u[j]) - (n2c[j] - n2l)
-        d2c = y2c[j] - n2c[j]
-        dgty = -((y1c[j] - n1c[j]) - (y1u[j] - n1u[j])) - (d2c - d2l)
-        xo = x[j]
-        xv = (vd[j] * inv_a2 + (xo - tau * gty) * inv_tau) * inv_den
-        xn[j] = xv
-        xbn[j] = xv + theta * (xv - xo)
-        acc += abs((xo - xv) * inv_tau_next - dgty)
-        n2l = n2c[j]
-        d2l = d2c
+    a, b, r = _primal_px(vd[0], x[0], y1c[0], n1c[0], y1u[0], n1u[0], y2c[0], n2c[0], zero,
+                         zero, inv_a2, tau, inv_tau, inv_den, theta, inv_tau_next)
+    xn[0] = a
+    xbn[0] = b
+    acc = r
+    for j in range(1, w):
+        a, b, r = _primal_px(vd[j], x[j], y1c[j], n1c[j], y1u[j], n1u[j], y2c[j], n2c[j],
+                             y2c[j - 1], n2c[j - 1], inv_a2, tau, inv_tau, inv_den, theta,
+                             inv_tau_next)
+        xn[j] = a
+        xbn[j] = b
+        acc += r
     return acc
 
 
@@ -84,7 +104,7 @@ def _primal_row(vd, x, y1c, y2c, n1c, n2c, y1u, n1u, inv_a2, tau, inv_tau, inv_d
     both(lambda A, F: types.float64(
         A, A, A, A, A, A, A, A, A, A, A, row(F), F, F, F, F, F, F, F, F, INT, PARTIAL)),
     parallel=True,
-    cache=True,
+    **JIT,
 )
 def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
                  a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta, block_rows,
@@ -127,7 +147,7 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     return acc / (h * w)
 
 
-@njit(cache=True)
+@njit(**JIT)
 def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
                scratch1, scratch2, zero, block_rows, partial):

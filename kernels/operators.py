@@ -9,10 +9,10 @@ the one-off dual initialisation ``y = grad vd`` of the primal-dual loop.
 
 from numba import njit, prange, types
 
-from ._types import both
+from ._types import JIT, both
 
 
-@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, cache=True)
+@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, **JIT)
 def grad(x, g1, g2):
     """Write ``grad x`` into ``(g1, g2)``."""
     h, w = x.shape
@@ -27,7 +27,7 @@ def grad(x, g1, g2):
         g2[i, w - 1] = zero
 
 
-@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, cache=True)
+@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, **JIT)
 def grad_t(p1, p2, out):
     """Write ``grad^T p = -div p`` into ``out``."""
     h, w = out.shape

@@ -14,10 +14,10 @@ columns are peeled off so the inner loop carries no branch.
 
 from numba import njit, prange, types
 
-from ._types import PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, both, tuple_of
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _s_pixel(uc, vc, ud, vd, ur, vr, wc, half_osm, half_mu):
     """Contribution of one pixel to S (osmosis part, mu part)."""
     rc = uc / vc
@@ -27,7 +27,7 @@ def _s_pixel(uc, vc, ud, vd, ur, vr, wc, half_osm, half_mu):
     return half_osm * vc * (g1 * g1 + g2 * g2), half_mu * e * e
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _grad_pixel(uc, vc, ud, vd, ur, vr, uu, vu, ul, vl, wc, osm, mu, half):
     """dS/du, dS/dv and the S contribution at one pixel from its 4-neighbourhood."""
     rc = uc / vc
@@ -45,7 +45,7 @@ def _grad_pixel(uc, vc, ud, vd, ur, vr, uu, vu, ul, vl, wc, osm, mu, half):
 @njit(
     both(lambda A, F: types.float64(A, A, A, F, F, A, A, PARTIAL)),
     parallel=True,
-    cache=True,
+    **JIT,
 )
 def smooth_gradient(u, v, w, osm, mu, gu, gv, partial):
     """Write dS/du into ``gu`` and dS/dv into ``gv`` in one pass; return S(u, v)."""
@@ -83,7 +83,7 @@ def smooth_gradient(u, v, w, osm, mu, gu, gv, partial):
     return total
 
 
-@njit(cache=True)
+@njit(**JIT)
 def smooth_row(uc, vc, ud, vd, wr, half_osm, half_mu):
     """(osmosis, mu) parts of S on one row, float64 sums; ``ud, vd`` the row below."""
     so = 0.0
@@ -99,7 +99,7 @@ def smooth_row(uc, vc, ud, vd, wr, half_osm, half_mu):
     return so + a, sm + b
 
 
-@njit(both(lambda A, F: tuple_of(2)(A, A, A, F, F, PARTIAL)), parallel=True, cache=True)
+@njit(both(lambda A, F: tuple_of(2)(A, A, A, F, F, PARTIAL)), parallel=True, **JIT)
 def smooth_value(u, v, w, osm, mu, partial):
     """(osmosis part, mu part) of S(u, v)."""
     h = u.shape[0]

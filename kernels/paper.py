@@ -19,11 +19,11 @@ measured as fast as peeled border columns on the smooth-gradient pass.
 
 from numba import njit, prange
 
-from ._types import PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import _s_pixel
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _au(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, half, two):
     """(A u) at one pixel, A built from v."""
     lap = -((ud - uc) - (uc - uu)) - ((ur - uc) - (uc - ul))
@@ -35,7 +35,7 @@ def _au(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, half, two):
             + dr * (ur + uc) * half - dl * (uc + ul) * half)
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two):
     """The paper's term-by-term v-gradient at one pixel."""
     gu1, gu2 = ud - uc, ur - uc
@@ -55,7 +55,7 @@ def _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two):
     return osm * half * (t1 + t2 - gtp + t4 + vc * gtq) + mu * (vc - wc)
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _neighbours(x, i, j, h, w):
     """x at (i, j), above, below, left, right, clamped to the image."""
     return (x[i, j], x[max(i - 1, 0), j], x[min(i + 1, h - 1), j],
@@ -63,7 +63,7 @@ def _neighbours(x, i, j, h, w):
 
 
 @njit(both(lambda A, F: tuple_of(1)(A, A, A, F, F, A, A, PARTIAL)), parallel=True,
-      cache=True)
+      **JIT)
 def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
     """Write the paper scheme's u- and v-gradients at (u, v); return (S(u, v),)."""
     h, wd = u.shape
@@ -87,7 +87,7 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
 
 
 @njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, PARTIAL)), parallel=True,
-      cache=True)
+      **JIT)
 def paper_u_test(p1, u, v, va, w, osm, mu, partial):
     """(S(p1, v), S(u, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2), A built from ``va``.
 
@@ -124,7 +124,7 @@ def paper_u_test(p1, u, v, va, w, osm, mu, partial):
 
 
 @njit(both(lambda A, F: tuple_of(4)(A, A, A, A, F, F, PARTIAL)), parallel=True,
-      cache=True)
+      **JIT)
 def paper_v_test(u, v, p2, w, osm, mu, partial):
     """(S(u, p2), S(u, v), <gv_paper(u, v), p2 - v>, ||p2 - v||^2): the v descent test."""
     h, wd = u.shape

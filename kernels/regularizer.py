@@ -11,13 +11,13 @@ import math
 
 from numba import njit, prange, types
 
-from ._types import PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, both, tuple_of
 
 TIKHONOV = 1
 HUBER = 2
 
 
-@njit(cache=True)
+@njit(**JIT)
 def reg_value(g1, g2, kind, eps):
     """R at one pixel from its forward differences."""
     if kind == TIKHONOV:
@@ -26,7 +26,7 @@ def reg_value(g1, g2, kind, eps):
     return t * t / (2 * eps) if t < eps else t - eps / 2
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _flux(g1, g2, kind, eps):
     """The field whose grad^T is grad R: grad v, or grad v / max(eps, |grad v|)."""
     if kind == TIKHONOV:
@@ -35,7 +35,7 @@ def _flux(g1, g2, kind, eps):
     return g1 / m, g2 / m
 
 
-@njit(cache=True)
+@njit(**JIT)
 def _grad_r(v, i, j, h, w, kind, eps):
     """(grad R)(v) at (i, j) and the forward differences there."""
     up, dn, lf, rt = max(i - 1, 0), min(i + 1, h - 1), max(j - 1, 0), min(j + 1, w - 1)
@@ -50,7 +50,7 @@ def _grad_r(v, i, j, h, w, kind, eps):
 
 
 @njit(both(lambda A, F: types.float64(A, types.int64, F, F, A, PARTIAL)), parallel=True,
-      cache=True)
+      **JIT)
 def reg_gradient_add(v, kind, eta, eps, gv, partial):
     """gv += eta grad R(v); return R(v) (without eta)."""
     h, w = v.shape
@@ -68,7 +68,7 @@ def reg_gradient_add(v, kind, eta, eps, gv, partial):
 
 
 @njit(both(lambda A, F: tuple_of(3)(A, A, types.int64, F, PARTIAL)), parallel=True,
-      cache=True)
+      **JIT)
 def reg_descent(v, p, kind, eps, partial):
     """(R(p), R(v), <grad R(v), p - v>), without eta, for the v descent test."""
     h, w = v.shape

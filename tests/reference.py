@@ -92,6 +92,25 @@ def energy(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta, kind=HUBER):
     return t[0] + t[1] + t[2] + eta * t[3]
 
 
+def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind):
+    """(gu, gv, (S osmosis, S mu, gamma fidelity, R(v), ||(gu + gamma alpha (u - f), gv)||^2)).
+
+    gv includes ``eta_g`` times the regulariser's gradient (0 when R goes by its prox).
+    """
+    gu, gv, _ = smooth_gradient(u, v, w, osm, mu)
+    gv = gv + eta_g * regularizer_gradient(v, kind, eps)
+    so, sm, sg, r = energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind)
+    gn = np.sum((gu + gamma * alpha * (u - f)) ** 2) + np.sum(gv**2)
+    return gu, gv, (so, sm, sg, r, gn)
+
+
+def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind):
+    """Both descent tests' quantities; R(p2) is 0 when ``kind`` is 0."""
+    su, ipu, squ = descent_terms(p1, v, w, osm, mu, gu, p1, u)
+    sv, ipv, sqv = descent_terms(u, p2, w, osm, mu, gv, p2, v)
+    return su, ipu, squ, sv, ipv, sqv, regularizer(p2, kind, eps) if kind else 0.0
+
+
 # ------------------------------------------------------------------ paper scheme
 def osmosis_matrix(v):
     """The osmosis matrix A of MODEL.md 6 item 1, assembled explicitly (scipy.sparse).
