@@ -3,20 +3,19 @@
 Installed as ``fastosmosis.kernels``. One module per concern:
 
 - ``operators``: forward gradient with Neumann boundary and its adjoint;
-- ``osmosis``: the smooth part S of the energy and its exact gradients;
+- ``osmosis``: the smooth part S of the energy, pixel by pixel;
 - ``exact``: the exact scheme's fused passes (gradients with the energy, both tests);
 - ``steps``: the explicit iPiano steps and the prox of the u-fidelity;
 - ``huber``: the primal-dual prox of the Huber-TV term;
-- ``energy``: the energy and the descent-test quantities;
+- ``energy``: the energy in one pass;
 - ``paper``: the paper scheme's gradients and descent tests (MODEL.md 6);
 - ``regularizer``: smooth regularisers of v taken in the explicit v-step.
 """
 
-from .energy import descent_terms, energy_terms
+from .energy import energy_terms
 from .exact import ROW_BUFFERS, descent_pair, gradient_energy
 from .huber import huber_prox, pd_iteration
 from .operators import grad, grad_t
-from .osmosis import smooth_gradient, smooth_value
 from .paper import paper_gradients, paper_u_test, paper_v_test
 from .regularizer import HUBER, TIKHONOV, reg_descent, reg_gradient_add
 from .steps import u_step_prox, v_step
@@ -24,22 +23,19 @@ from .steps import u_step_prox, v_step
 __all__ = [
     "HUBER",
     "ROW_BUFFERS",
-    "descent_pair",
-    "gradient_energy",
     "TIKHONOV",
-    "paper_gradients",
-    "paper_u_test",
-    "paper_v_test",
-    "reg_descent",
-    "reg_gradient_add",
-    "descent_terms",
+    "descent_pair",
     "energy_terms",
     "grad",
     "grad_t",
+    "gradient_energy",
     "huber_prox",
+    "paper_gradients",
+    "paper_u_test",
+    "paper_v_test",
     "pd_iteration",
-    "smooth_gradient",
-    "smooth_value",
+    "reg_descent",
+    "reg_gradient_add",
     "u_step_prox",
     "v_step",
 ]

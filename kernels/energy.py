@@ -1,4 +1,4 @@
-"""The energy of MODEL.md 3 and the quantities of the descent tests (MODEL.md 5).
+"""The energy of MODEL.md 3 in one pass (the API's ``energy`` and the paper scheme).
 
     E = sum (osm/2) v |grad(u/v)|^2 + (mu/2)(v - w)^2 + (gamma/2) alpha (u - f)^2
             + eta H_eps(|grad v|),
@@ -60,39 +60,3 @@ def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
         t2 += partial[i, 2]
         t3 += partial[i, 3]
     return t0, t1, t2, t3
-
-
-@njit(
-    both(lambda A, F: tuple_of(3)(A, A, A, F, F, A, A, A, PARTIAL)),
-    parallel=True,
-    **JIT,
-)
-def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old, partial):
-    """(S(pu, pv), <g, x_new - x_old>, ||x_new - x_old||^2) in one pass.
-
-    For the u-block test call it with (p1, v, ..., gu, p1, u), for the v-block test
-    with (u, p2, ..., gv, p2, v).
-    """
-    h, wd = pu.shape
-    half = pu.dtype.type(0.5)
-    ho, hm = half * osm, half * mu
-    for i in prange(h):
-        dn = min(i + 1, h - 1)
-        so, sm = smooth_row(pu[i], pv[i], pu[dn], pv[dn], w[i], ho, hm)
-        ip = 0.0
-        sq = 0.0
-        for j in range(wd):
-            d = x_new[i, j] - x_old[i, j]
-            ip += g[i, j] * d
-            sq += d * d
-        partial[i, 0] = so + sm
-        partial[i, 1] = ip
-        partial[i, 2] = sq
-    s = 0.0
-    ip = 0.0
-    sq = 0.0
-    for i in range(h):
-        s += partial[i, 0]
-        ip += partial[i, 1]
-        sq += partial[i, 2]
-    return s, ip, sq

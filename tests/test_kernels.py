@@ -11,8 +11,20 @@ from tests.conftest import DTYPES, SHAPES, assert_close, positive_field
 
 def test_kernels_importable_from_package():
     # kernels/ is mapped to fastosmosis.kernels; a broken mapping fails here first
-    assert K.smooth_gradient.__module__ == "fastosmosis.kernels.osmosis"
+    assert K.gradient_energy.__module__ == "fastosmosis.kernels.exact"
     assert len(K.pd_iteration.signatures) == 2
+
+
+def gradient_energy(u, v, w, f, alpha, osm, mu, gamma=0.0, eta_g=0.0, eps=0.05, kind=K.HUBER,
+                    rows_per_block=None):
+    """Run the fused kernel with its scratch; return (gu, gv, sums)."""
+    h, wd = u.shape
+    br = rows_per_block or block_rows(h)
+    rows = np.empty((-(-h // br), K.ROW_BUFFERS, wd), u.dtype)
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind, gu, gv, rows,
+                          br, np.empty((h, 8)))
+    return gu, gv, t
 
 
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
@@ -59,16 +71,20 @@ def test_adjoint_identity(rng, shape):
         np.sum(x * R.grad_t(p1, p2)), rel=1e-12, abs=1e-12)
 
 
-def test_smooth_gradient(rng, shape, dtype):
-    u, v, w, _, _ = problem(rng, shape, dtype)
-    gu, gv = np.empty_like(u), np.empty_like(u)
-    s = K.smooth_gradient(u, v, w, 1.3, 100.0, gu, gv, np.empty((shape[0], 4)))
-    ru, rv, rs = R.smooth_gradient(*(x.astype(np.float64) for x in (u, v, w)), 1.3, 100.0)
-    assert_close(gu, ru, dtype)
-    assert_close(gv, rv, dtype)
-    assert_close(s, rs, dtype)
-    so, sm = K.smooth_value(u, v, w, 1.3, 100.0, np.empty((shape[0], 4)))
-    assert_close(so + sm, rs, dtype)
+@pytest.mark.parametrize("kind, eta_g", [(K.HUBER, 0.0), (K.HUBER, 0.5), (K.TIKHONOV, 0.7)])
+def test_gradient_energy(rng, shape, dtype, kind, eta_g):
+    """The fused gradient + energy pass, with row blocks of the default size and of 3."""
+    u, v, w, f, alpha = problem(rng, shape, dtype)
+    ref_gu, ref_gv, ref_t = R.gradient_energy(*(x.astype(np.float64) for x in
+                                                (u, v, w, f, alpha)), 1.3, 100.0, 2.0,
+                                              eta_g, 0.05, kind)
+    for rows in (None, 3):
+        gu, gv, t = gradient_energy(u, v, w, f, alpha, 1.3, 100.0, 2.0, eta_g, 0.05, kind,
+                                    rows)
+        assert_close(gu, ref_gu, dtype)
+        assert_close(gv, ref_gv, dtype)
+        for a, b in zip(t, ref_t):
+            assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
 @pytest.mark.parametrize("shape", [(1, 6), (6, 1), (2, 2), (5, 4)])
@@ -76,8 +92,7 @@ def test_exact_gradients_match_finite_differences(rng, shape):
     """dS/du and dS/dv against central differences of S (float64)."""
     u, v, w = (positive_field(rng, shape) for _ in range(3))
     osm, mu = 1.0, 3.0
-    gu, gv = np.empty_like(u), np.empty_like(u)
-    K.smooth_gradient(u, v, w, osm, mu, gu, gv, np.empty((shape[0], 4)))
+    gu, gv, _ = gradient_energy(u, v, w, u, u, osm, mu)
     h = 1e-6
 
     def s(uu, vv):
@@ -103,8 +118,7 @@ def test_gradient_is_continuous_osmosis_operator(rng):
     yy, xx = np.meshgrid(t, t, indexing="ij")
     v = 1.5 + 0.3 * np.sin(2 * xx) * np.cos(yy)
     u = 1.2 + 0.2 * np.cos(3 * xx + yy)
-    gu, gv = np.empty_like(u), np.empty_like(u)
-    K.smooth_gradient(u, v, v, 1.0, 1.0, gu, gv, np.empty((n, 4)))
+    gu, _, _ = gradient_energy(u, v, v, u, u, 1.0, 1.0)
     # discrete form: grad^T(v grad(u/v)) = -div(grad u - u grad log v) at h = 1
     g1, g2 = R.grad(u)
     l1, l2 = R.grad(np.log(v))
@@ -127,7 +141,7 @@ def test_u_step_prox_and_v_step(rng, shape, dtype):
     assert_close(out, ref, dtype)
 
 
-def test_energy_and_descent_terms(rng, shape, dtype):
+def test_energy_terms(rng, shape, dtype):
     u, v, w, f, alpha = problem(rng, shape, dtype)
     partial = np.empty((shape[0], 4))
     for kind in (K.HUBER, K.TIKHONOV):
@@ -136,12 +150,23 @@ def test_energy_and_descent_terms(rng, shape, dtype):
                            1.0, 100.0, 2.0, 0.05, kind)
         for a, b in zip(t, r):
             assert_close(a, b, dtype)
-    g, x_new, x_old = (positive_field(rng, shape, dtype, -1, 1) for _ in range(3))
-    t = K.descent_terms(u, v, w, 1.0, 100.0, g, x_new, x_old, partial)
-    r = R.descent_terms(*(x.astype(np.float64) for x in (u, v, w)), 1.0, 100.0,
-                        *(x.astype(np.float64) for x in (g, x_new, x_old)))
-    for a, b in zip(t, r):
-        assert_close(a, b, dtype, scale=max(abs(b), np.sum(np.abs(g * (x_new - x_old)))))
+
+@pytest.mark.parametrize("kind", [0, K.HUBER, K.TIKHONOV])
+def test_descent_pair(rng, shape, dtype, kind):
+    u, v, w, _, _ = problem(rng, shape, dtype)
+    p1, p2 = positive_field(rng, shape, dtype), positive_field(rng, shape, dtype)
+    gu, gv = (positive_field(rng, shape, dtype, -1, 1) for _ in range(2))
+    ref = R.descent_pair(*(x.astype(np.float64) for x in (p1, p2, u, v, w, gu, gv)), 1.0,
+                         100.0, 0.05, kind)
+    for br in (block_rows(shape[0]), 3):
+        rows = np.empty((-(-shape[0] // br), K.ROW_BUFFERS, shape[1]), dtype)
+        for do_u, do_v in ((True, True), (True, False), (False, True)):
+            t = K.descent_pair(p1, p2, u, v, w, gu, gv, 1.0, 100.0, 0.05, kind, do_u, do_v,
+                               rows, br, np.empty((shape[0], 8)))
+            want = [x if (k < 3 and do_u) or (k >= 3 and do_v) else 0.0
+                    for k, x in enumerate(ref)]
+            for a, b in zip(t, want):
+                assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
 @pytest.mark.parametrize("shape", SHAPES + [(40, 9)])
