@@ -7,6 +7,7 @@ by swapping references (no copies). The driver knows no files and no screen.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ STOP_MAX_ITER = "max_iter"
 STOP_CALLBACK = "callback"
 STOP_ZERO = "zero energy"
 STOP_BACKTRACKING = "backtracking failed"
+STOP_STATIONARITY = "stationarity"
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ChannelSolution:
     energies: np.ndarray
     pd_iterations: np.ndarray  # per iteration, every primal-dual call counted
     pd_accepted: np.ndarray  # per iteration, the call whose v-step was accepted
+    stationarity: np.ndarray  # per iteration, |grad E| / |grad E at the start| (exact)
     stop_reason: str
     seconds: float
     iterations: int = field(init=False)
@@ -117,7 +120,8 @@ V_STEPS = ("prox", "explicit")
 
 def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
-                  regularizer="huber-tv", v_step="prox", channel=0, callback=None):
+                  regularizer="huber-tv", v_step="prox", gtol=None, channel=0,
+                  callback=None):
     """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
@@ -154,19 +158,23 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         smooth_reg = reg_kind
 
     def evaluate():
-        """Gradients at (u, v) into gu, gv; return (S(u, v), R(v), E(u, v))."""
+        """Gradients at (u, v) into gu, gv; return (S(u, v), R(v), E(u, v), |grad E|).
+
+        |grad E| (the norm of the exact energy's gradient) is NaN for the paper scheme.
+        """
         if sch.paper:
             (s,) = K.paper_gradients(u, v, w, osm, mu, gu, gv, partial)
             if smooth_reg:
                 K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
             so, sm, sf, r = K.energy_terms(u, v, w, f, alpha, osm, mu, gamma, epsilon,
                                            reg_kind, partial)
+            gn = math.nan
         else:
-            so, sm, sf, r, _ = K.gradient_energy(
-                u, v, w, f, alpha, osm, mu, gamma, eta if smooth_reg else 0.0, epsilon,
+            so, sm, sf, r, gn = K.gradient_energy(
+                u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
                 reg_kind, gu, gv, rows, rows_per_block, partial)
             s = so + sm
-        return s, r, so + sm + sf + eta * r
+        return s, r, so + sm + sf + eta * r, math.sqrt(gn)
 
     def gaps(test_u, test_v, p2, v_start):
         """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
@@ -192,8 +200,8 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         return gap_u, gap_v
 
     lip_u = lip_v = 1.0
-    energies, pd_counts, pd_accepted = [], [], []
-    s_start, r_start, e_prev = evaluate()
+    energies, pd_counts, pd_accepted, stationarity = [], [], [], []
+    s_start, r_start, e_prev, g0 = evaluate()
     reason = STOP_MAX_ITER
     for n in range(1, max_iter + 1):
         if e_prev == 0.0:
@@ -241,8 +249,9 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
             u_prev, u, p1 = u, p1, u_prev
             v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
         # the next iteration's gradients, and the energy E_n at the new iterate
-        s_start, r_start, e = evaluate()
+        s_start, r_start, e, g = evaluate()
         energies.append(e)
+        stationarity.append(g / g0 if g0 > 0 else 0.0)
         pd_counts.append(pd_total)
         pd_accepted.append(pd_last)
         if callback is not None and callback(channel, n, e) is False:
@@ -251,10 +260,14 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         if n >= MIN_ITER and abs(e - e_prev) < tol * abs(e_prev):
             reason = STOP_TOLERANCE
             break
+        if gtol is not None and stationarity[-1] <= gtol:
+            reason = STOP_STATIONARITY
+            break
         e_prev = e
     return ChannelSolution(u=u, v=v, energies=np.asarray(energies, dtype=np.float64),
                            pd_iterations=np.asarray(pd_counts, dtype=np.int64),
                            pd_accepted=np.asarray(pd_accepted, dtype=np.int64),
+                           stationarity=np.asarray(stationarity, dtype=np.float64),
                            stop_reason=reason, seconds=time.perf_counter() - start)
 
 

@@ -41,9 +41,12 @@ class FusionResult:
     pd_accepted : list of ndarray
         Per channel, the primal-dual iterations of the call whose v-step was accepted
         (the column of the authors' published log).
+    stationarity : list of ndarray
+        Per channel, after each iteration, the norm of the exact energy's gradient over
+        the same at the start (NaN for the paper scheme).
     stop_reasons : list of str
-        Per channel: "tolerance", "max_iter", "callback", "zero energy" or
-        "backtracking failed".
+        Per channel: "tolerance", "stationarity" (``gtol``), "max_iter", "callback",
+        "zero energy" or "backtracking failed".
     seconds : float
         Wall time of the whole call.
     channel_seconds : list of float
@@ -59,6 +62,7 @@ class FusionResult:
     iterations: list = field(default_factory=list)
     pd_iterations: list = field(default_factory=list)
     pd_accepted: list = field(default_factory=list)
+    stationarity: list = field(default_factory=list)
     stop_reasons: list = field(default_factory=list)
     seconds: float = 0.0
     channel_seconds: list = field(default_factory=list)
@@ -232,7 +236,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
          max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
          dtype=np.float64, threads=None, callback=None,
-         regularizer="huber-tv", v_step="prox") -> FusionResult:
+         regularizer="huber-tv", v_step="prox", gtol=None) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -302,6 +306,11 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_choice("scheme", scheme, tuple(SCHEMES))
     _check_choice("regularizer", regularizer, REGULARIZERS)
     _check_choice("v_step", v_step, V_STEPS)
+    if gtol is not None:
+        _check_number("gtol", gtol, positive=True)
+        if scheme == "paper":
+            raise ValueError("gtol: the paper scheme does not compute the energy's "
+                             "gradient; use scheme='exact' or gtol=None")
     _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)
@@ -320,7 +329,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                       alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
-                      regularizer=regularizer, v_step=v_step)
+                      regularizer=regularizer, v_step=v_step, gtol=gtol)
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
@@ -333,7 +342,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                                 epsilon=epsilon, osm=osm, tol=tol, max_iter=max_iter,
                                 pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                                 scheme=scheme, regularizer=regularizer, v_step=v_step,
-                                channel=c,
+                                gtol=gtol, channel=c,
                                 callback=callback)
             del problem
             u_out[..., c] = sol.u - dt(offset)
@@ -342,6 +351,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             result.iterations.append(sol.iterations)
             result.pd_iterations.append(sol.pd_iterations)
             result.pd_accepted.append(sol.pd_accepted)
+            result.stationarity.append(sol.stationarity)
             result.stop_reasons.append(sol.stop_reason)
             result.channel_seconds.append(sol.seconds)
     result.seconds = time.perf_counter() - start

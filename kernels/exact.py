@@ -4,7 +4,8 @@
 
     gu = dS/du = osm q / v,                 q = grad^T(v grad r)
     gv = dS/dv + eta_g grad R(v) = osm (|grad r|^2 / 2 - r q / v) + mu (v - w) + eta_g grad R(v)
-    and the sums S (osmosis, mu), (gamma/2) alpha (u - f)^2, R(v), ||grad E||^2,
+    and the sums S (osmosis, mu), (gamma/2) alpha (u - f)^2, R(v), and ||grad E||^2 with
+    grad E = (gu + gamma alpha (u - f), dS/dv + eta grad R(v)) (E is C^1),
 
 ``descent_pair`` the quantities of both descent tests (MODEL.md 5) in one pass.
 ``R`` is Huber-TV (grad R = grad^T(grad v / max(eps, |grad v|))) or Tikhonov
@@ -86,7 +87,7 @@ def _osmosis_row(vc, rc, rd, p1, p2, sq):
 
 @njit(**JIT)
 def _gradient_row(uc, vc, wc, fc, ac, rc, p1u, p1c, p2c, f1u, f1c, f2c, sq, osm, mu, gamma,
-                  eta_g, gu, gv):
+                  eta, eta_g, gu, gv):
     """gu, gv on one row from the row's fluxes and those above; return ||grad E||^2."""
     wd = uc.shape[0]
     half = uc.dtype.type(0.5)
@@ -100,29 +101,29 @@ def _gradient_row(uc, vc, wc, fc, ac, rc, p1u, p1c, p2c, f1u, f1c, f2c, sq, osm,
         rg = -(f1c[j] - f1u[j]) - (f2c[j] - f2l)
         iv = one / vc[j]
         a = osm * q * iv
-        b = osm * (half * sq[j] - rc[j] * q * iv) + mu * (vc[j] - wc[j]) + eta_g * rg
+        b = osm * (half * sq[j] - rc[j] * q * iv) + mu * (vc[j] - wc[j])
         gu[j] = a
-        gv[j] = b
+        gv[j] = b + eta_g * rg
         eu = a + gamma * ac[j] * (uc[j] - fc[j])
-        acc += eu * eu + b * b
+        ev = b + eta * rg
+        acc += eu * eu + ev * ev
         p2l = p2c[j]
         f2l = f2c[j]
     return acc
 
 
 @njit(
-    both(lambda A, F: tuple_of(5)(A, A, A, A, A, F, F, F, F, F, types.int64, A, A,
+    both(lambda A, F: tuple_of(5)(A, A, A, A, A, F, F, F, F, F, F, types.int64, A, A,
                                   types.Array(F, 3, "C"), types.int64, PARTIAL)),
     parallel=True,
     **JIT,
 )
-def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind, gu, gv, rows,
+def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu, gv, rows,
                     block_rows, partial):
     """Write gu, gv at (u, v); return (S osmosis, S mu, gamma fidelity, R, ||grad E||^2).
 
-    R and the gradient norm use ``eta_g``'s regulariser gradient only through gv: for
-    the norm of the exact energy's gradient with R taken by its prox, the caller adds
-    nothing (eta_g = 0 leaves grad R out of gv). ``rows`` is (blocks, 9, W) scratch.
+    ``eta`` weighs R in the gradient norm, ``eta_g`` in gv (0 when the v-block takes R
+    by its prox). R is returned without eta. ``rows`` is (blocks, 9, W) scratch.
     """
     h, wd = u.shape
     half = u.dtype.type(0.5)
@@ -156,7 +157,7 @@ def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind, gu, gv,
                 d = ui[j] - fi[j]
                 sf += ai[j] * d * d
             gn = _gradient_row(ui, vi, wi, fi, ai, rc, p1u, p1c, p2c, f1u, f1c, f2c, sq,
-                               osm, mu, gamma, eta_g, gu[i], gv[i])
+                               osm, mu, gamma, eta, eta_g, gu[i], gv[i])
             partial[i, 0] = half * osm * so
             partial[i, 1] = half * mu * sm
             partial[i, 2] = half * gamma * sf

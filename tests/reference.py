@@ -92,16 +92,17 @@ def energy(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta, kind=HUBER):
     return t[0] + t[1] + t[2] + eta * t[3]
 
 
-def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind):
-    """(gu, gv, (S osmosis, S mu, gamma fidelity, R(v), ||(gu + gamma alpha (u - f), gv)||^2)).
+def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind):
+    """(gu, gv, (S osmosis, S mu, gamma fidelity, R(v), ||grad E||^2)).
 
-    gv includes ``eta_g`` times the regulariser's gradient (0 when R goes by its prox).
+    gv includes ``eta_g`` times the regulariser's gradient (0 when R goes by its prox);
+    grad E = (gu + gamma alpha (u - f), dS/dv + eta grad R).
     """
-    gu, gv, _ = smooth_gradient(u, v, w, osm, mu)
-    gv = gv + eta_g * regularizer_gradient(v, kind, eps)
+    gu, gs, _ = smooth_gradient(u, v, w, osm, mu)
+    gr = regularizer_gradient(v, kind, eps)
     so, sm, sg, r = energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind)
-    gn = np.sum((gu + gamma * alpha * (u - f)) ** 2) + np.sum(gv**2)
-    return gu, gv, (so, sm, sg, r, gn)
+    gn = np.sum((gu + gamma * alpha * (u - f)) ** 2) + np.sum((gs + eta * gr) ** 2)
+    return gu, gs + eta_g * gr, (so, sm, sg, r, gn)
 
 
 def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind):

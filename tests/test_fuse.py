@@ -307,3 +307,23 @@ def test_explicit_v_step_reaches_the_same_fixed_point(rng):
     np.testing.assert_allclose(expl.u, prox.u, atol=2e-3)
     with pytest.raises(ValueError, match="v_step"):
         fuse(f, b, alpha, v_step="implicit")
+
+
+def test_gtol_stops_at_the_stationarity_asked_for(rng):
+    from tests.stationarity import stationarity
+
+    f, b, alpha = small_problem(rng, (16, 15), 3)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+    r = fuse(f, b, alpha, v_step="explicit", gtol=1e-2, tol=1e-300, **kw)
+    assert r.stop_reasons == ["stationarity"] * 3
+    measured = stationarity(r.u, r.v, f, b, alpha, **kw)
+    for s, m in zip(r.stationarity, measured):
+        assert s[-1] <= 1e-2
+        assert m == pytest.approx(s[-1], rel=1e-8)
+        assert np.all(s[:-1] > 1e-2)
+    # with the prox the driver's figure is the same exact quantity
+    p = fuse(f, b, alpha, max_iter=7, **kw)
+    np.testing.assert_allclose([s[-1] for s in p.stationarity],
+                               stationarity(p.u, p.v, f, b, alpha, **kw), rtol=1e-8)
+    with pytest.raises(ValueError, match="gtol"):
+        fuse(f, b, alpha, scheme="paper", gtol=1e-3)

@@ -15,15 +15,15 @@ def test_kernels_importable_from_package():
     assert len(K.pd_iteration.signatures) == 2
 
 
-def gradient_energy(u, v, w, f, alpha, osm, mu, gamma=0.0, eta_g=0.0, eps=0.05, kind=K.HUBER,
-                    rows_per_block=None):
+def gradient_energy(u, v, w, f, alpha, osm, mu, gamma=0.0, eta=0.0, eta_g=0.0, eps=0.05,
+                    kind=K.HUBER, rows_per_block=None):
     """Run the fused kernel with its scratch; return (gu, gv, sums)."""
     h, wd = u.shape
     br = rows_per_block or block_rows(h)
     rows = np.empty((-(-h // br), K.ROW_BUFFERS, wd), u.dtype)
     gu, gv = np.empty_like(u), np.empty_like(u)
-    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta_g, eps, kind, gu, gv, rows,
-                          br, np.empty((h, 8)))
+    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu, gv,
+                          rows, br, np.empty((h, 8)))
     return gu, gv, t
 
 
@@ -73,14 +73,15 @@ def test_adjoint_identity(rng, shape):
 
 @pytest.mark.parametrize("kind, eta_g", [(K.HUBER, 0.0), (K.HUBER, 0.5), (K.TIKHONOV, 0.7)])
 def test_gradient_energy(rng, shape, dtype, kind, eta_g):
+    eta = 0.5
     """The fused gradient + energy pass, with row blocks of the default size and of 3."""
     u, v, w, f, alpha = problem(rng, shape, dtype)
     ref_gu, ref_gv, ref_t = R.gradient_energy(*(x.astype(np.float64) for x in
                                                 (u, v, w, f, alpha)), 1.3, 100.0, 2.0,
-                                              eta_g, 0.05, kind)
+                                              eta, eta_g, 0.05, kind)
     for rows in (None, 3):
-        gu, gv, t = gradient_energy(u, v, w, f, alpha, 1.3, 100.0, 2.0, eta_g, 0.05, kind,
-                                    rows)
+        gu, gv, t = gradient_energy(u, v, w, f, alpha, 1.3, 100.0, 2.0, eta, eta_g, 0.05,
+                                    kind, rows)
         assert_close(gu, ref_gu, dtype)
         assert_close(gv, ref_gv, dtype)
         for a, b in zip(t, ref_t):
