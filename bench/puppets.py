@@ -1,10 +1,12 @@
-"""Full puppets runs (MODEL.md 7-8) per scheme and dtype, and the table for the README.
+"""Full runs of the paper's examples per scheme and solver option, and the README tables.
 
-    python3 -m bench.puppets [--schemes exact paper] [--dtypes float64 float32]
+    python3 -m bench.puppets [--examples puppets faces] [--threads N]
 
-Prints, per run: iterations per channel, primal-dual iterations, the final energy as
-``fastosmosis.energy`` evaluates it, seconds (after compilation), the stationarity ratio
-(MODEL.md 8), and the PSNR (8-bit, results clipped to [0, 1]) against the first run.
+For each example (puppets: MODEL.md 7-8 settings; faces: alpha blur 5, eta 0.1) and each
+run of RUNS, prints iterations per channel, primal-dual iterations, the final energy as
+``fastosmosis.energy`` evaluates it, seconds around ``fuse`` (after compilation), the
+stationarity (worst channel, tests/stationarity.py) and the PSNR (8-bit, results
+clipped to [0, 1]) against the default run (exact scheme, primal-dual prox, float64).
 """
 
 import argparse
@@ -18,12 +20,23 @@ import fastosmosis
 from fastosmosis import fuse
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SETTINGS = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+EXAMPLES = {
+    "puppets": ("1", dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)),
+    "faces": ("4", dict(eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05, alpha_blur=5.0)),
+}
+RUNS = {
+    "exact, prox (default)": dict(),
+    "paper": dict(scheme="paper"),
+    "exact, explicit v-step": dict(v_step="explicit"),
+    "exact, explicit v-step, gtol 1e-3": dict(v_step="explicit", gtol=1e-3),
+    "exact, explicit v-step, gtol 1e-3, float32": dict(v_step="explicit", gtol=1e-3,
+                                                       dtype=np.float32),
+}
 
 
-def load(name="1"):
-    return tuple(iio.imread(DATA / f"{name}_{k}.png") for k in ("foreground", "background",
-                                                                 "alpha"))
+def load(prefix):
+    return tuple(iio.imread(DATA / f"{prefix}_{k}.png") for k in ("foreground", "background",
+                                                                   "alpha"))
 
 
 def psnr(a, b):
@@ -32,28 +45,33 @@ def psnr(a, b):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--schemes", nargs="+", default=["exact", "paper"])
-    ap.add_argument("--dtypes", nargs="+", default=["float64"])
-    args = ap.parse_args(argv)
-    f, b, a = load()
-    fuse(f[:8, :8], b[:8, :8], a[:8, :8], max_iter=2)  # compile outside the timings
-    first = None
-    print("| run | iterations | primal-dual | energy | seconds | stationarity | PSNR |")
-    print("|---|---|---|---|---|---|---|")
     from tests.stationarity import stationarity
 
-    for scheme in args.schemes:
-        for dtype in args.dtypes:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=list(EXAMPLES))
+    ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    for name in args.examples:
+        prefix, model = EXAMPLES[name]
+        f, b, a = load(prefix)
+        for opts in RUNS.values():  # compile every variant outside the timings
+            fuse(f[:8, :8], b[:8, :8], a[:8, :8], max_iter=2, **opts)
+        print(f"\n{name}: {model}, threads {args.threads or 'default'}\n")
+        print("| run | iterations | primal-dual | energy | seconds | stationarity | PSNR |")
+        print("|---|---|---|---|---|---|---|")
+        reference = None
+        for label in [r for r in RUNS if r in args.runs or r == "exact, prox (default)"]:
             t = time.perf_counter()
-            r = fuse(f, b, a, scheme=scheme, dtype=np.dtype(dtype).type, **SETTINGS)
+            r = fuse(f, b, a, threads=args.threads, **model, **RUNS[label])
             sec = time.perf_counter() - t
-            e = fastosmosis.energy(r.u, r.v, f, b, a, **SETTINGS).sum()
-            st = max(stationarity(r.u, r.v, f, b, a, **SETTINGS))
-            first = r.u if first is None else first
-            print(f"| {scheme} {dtype} | {' / '.join(map(str, r.iterations))} | "
-                  f"{sum(int(p.sum()) for p in r.pd_iterations)} | {e:,.3f} | {sec:.1f} | "
-                  f"{st:.2g} | {psnr(r.u, first):.1f} |", flush=True)
+            kw = {k: v for k, v in model.items()}
+            e = fastosmosis.energy(r.u, r.v, f, b, a, **kw).sum()
+            st = max(stationarity(r.u, r.v, f, b, a, **kw))
+            reference = r.u if reference is None else reference
+            print(f"| {label} | {' / '.join(map(str, r.iterations))} | "
+                  f"{sum(int(p.sum()) for p in r.pd_iterations):,} | {e:,.3f} | {sec:.2f} | "
+                  f"{st:.2g} | {psnr(r.u, reference):.1f} |", flush=True)
 
 
 if __name__ == "__main__":
