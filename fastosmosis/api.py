@@ -149,7 +149,8 @@ def _resolve_dtype(dtype):
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64")
+        raise ValueError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64") \
+            from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
     return dt.type

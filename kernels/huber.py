@@ -22,7 +22,7 @@ import math
 
 from numba import njit, prange, types
 
-from ._types import INT, JIT, PARTIAL, both, image, row
+from ._types import INT, JIT, PARTIAL, both, row
 from .operators import grad
 
 

@@ -210,7 +210,9 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, y=None):
     sigma = 0.99 / (tau * 8)
     g = 0.5 / a2
     theta = 1.0
-    for it in range(1, pd_max_iter + 1):
+    it = 0
+    while it < pd_max_iter:
+        it += 1
         theta_n = 1 / np.sqrt(1 + 2 * g * tau)
         tau_n, sigma_n = theta_n * tau, sigma / theta_n
         x, xb, y1, y2, res = pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta,

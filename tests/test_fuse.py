@@ -89,7 +89,7 @@ def test_shapes_grey_and_rgb(rng, shape, channels):
     assert r.u.dtype == np.float64
     assert len(r.energies) == (1 if channels is None else 3)
     assert all(np.all(np.isfinite(e)) for e in r.energies)
-    assert all(len(p) == n for p, n in zip(r.pd_iterations, r.iterations))
+    assert all(len(p) == n for p, n in zip(r.pd_iterations, r.iterations, strict=True))
 
 
 def test_alpha_2d_equals_alpha_3d(rng):
@@ -288,7 +288,7 @@ def test_stationarity_helper_falls_as_the_solver_runs(rng):
     long = fuse(f, b, alpha, max_iter=200, **kw)
     s_short = stationarity(short.u, short.v, f, b, alpha, **kw)
     s_long = stationarity(long.u, long.v, f, b, alpha, **kw)
-    assert all(0 < b_ < a_ < 1 for a_, b_ in zip(s_short, s_long))
+    assert all(0 < b_ < a_ < 1 for a_, b_ in zip(s_short, s_long, strict=True))
     # at the start itself the ratio is exactly 1
     w = (f + 1) ** alpha[..., None] * (b + 1) ** (1 - alpha[..., None])
     np.testing.assert_allclose(stationarity(f, w - 1, f, b, alpha, **kw), 1.0, rtol=1e-12)
@@ -317,7 +317,7 @@ def test_gtol_stops_at_the_stationarity_asked_for(rng):
     r = fuse(f, b, alpha, v_step="explicit", gtol=1e-2, tol=1e-300, **kw)
     assert r.stop_reasons == ["stationarity"] * 3
     measured = stationarity(r.u, r.v, f, b, alpha, **kw)
-    for s, m in zip(r.stationarity, measured):
+    for s, m in zip(r.stationarity, measured, strict=True):
         assert s[-1] <= 1e-2
         assert m == pytest.approx(s[-1], rel=1e-8)
         assert np.all(s[:-1] > 1e-2)

@@ -84,7 +84,7 @@ def test_gradient_energy(rng, shape, dtype, kind, eta_g):
                                     kind, rows)
         assert_close(gu, ref_gu, dtype)
         assert_close(gv, ref_gv, dtype)
-        for a, b in zip(t, ref_t):
+        for a, b in zip(t, ref_t, strict=True):
             assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
@@ -149,7 +149,7 @@ def test_energy_terms(rng, shape, dtype):
         t = K.energy_terms(u, v, w, f, alpha, 1.0, 100.0, 2.0, 0.05, kind, partial)
         r = R.energy_terms(*(x.astype(np.float64) for x in (u, v, w, f, alpha)),
                            1.0, 100.0, 2.0, 0.05, kind)
-        for a, b in zip(t, r):
+        for a, b in zip(t, r, strict=True):
             assert_close(a, b, dtype)
 
 @pytest.mark.parametrize("kind", [0, K.HUBER, K.TIKHONOV])
@@ -166,7 +166,7 @@ def test_descent_pair(rng, shape, dtype, kind):
                                rows, br, np.empty((shape[0], 8)))
             want = [x if (k < 3 and do_u) or (k >= 3 and do_v) else 0.0
                     for k, x in enumerate(ref)]
-            for a, b in zip(t, want):
+            for a, b in zip(t, want, strict=True):
                 assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
@@ -186,7 +186,7 @@ def test_pd_iteration(rng, shape, dtype, kappa):
         scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
         res = K.pd_iteration(vd, x, xb, y1, y2, *outs, *scratch, np.zeros(shape[1], dtype),
                              *scal, rows, np.empty((shape[0], 2)))
-        for a, b in zip(outs, ref[:4]):
+        for a, b in zip(outs, ref[:4], strict=True):
             assert_close(a, b, dtype, scale=max(1.0, np.max(np.abs(b))))
         assert_close(res, ref[4], dtype)
 

@@ -6,8 +6,7 @@ import pytest
 import fastosmosis.kernels as K
 from fastosmosis import fuse
 from tests import reference as R
-from tests.conftest import DATA, DTYPES, SHAPES, TESTVECTORS, assert_close, needs, \
-    positive_field
+from tests.conftest import DATA, DTYPES, SHAPES, TESTVECTORS, assert_close, needs, positive_field
 
 
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
@@ -52,11 +51,11 @@ def test_paper_descent_tests(rng, shape, dtype):
     f64 = [x.astype(np.float64) for x in (u, v, va, w, p)]
     got = K.paper_u_test(p, u, v, va, w, 1.0, 100.0, part)
     ref = R.paper_u_test(f64[4], f64[0], f64[1], f64[2], f64[3], 1.0, 100.0)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert_close(a, b, dtype, scale=max(abs(b), 1.0))
     got = K.paper_v_test(u, v, p, w, 1.0, 100.0, part)
     ref = R.paper_v_test(f64[0], f64[1], f64[4], f64[3], 1.0, 100.0)
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
@@ -74,7 +73,7 @@ def test_regularizer_kernels(rng, shape, dtype, kind):
     got = K.reg_descent(v, p, kind, 0.05, part)
     ref = (R.regularizer(p64, kind, 0.05), R.regularizer(v64, kind, 0.05),
            np.sum(R.regularizer_gradient(v64, kind, 0.05) * (p64 - v64)))
-    for a, b in zip(got, ref):
+    for a, b in zip(got, ref, strict=True):
         assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
@@ -135,7 +134,7 @@ def test_tikhonov_runs_no_primal_dual_and_descends(rng, scheme):
     a[:, :4] = 1
     r = fuse(f, b, a, scheme=scheme, regularizer="tikhonov", eta=0.5, max_iter=30)
     assert r.parameters["regularizer"] == "tikhonov"
-    for e, pd in zip(r.energies, r.pd_iterations):
+    for e, pd in zip(r.energies, r.pd_iterations, strict=True):
         assert np.all(pd == 0)
         assert e[-1] < e[0]
         if scheme == "exact":

@@ -52,7 +52,7 @@ def test_moreau_identity_of_the_dual_step():
         zz = z / (1 + s * eps / eta)
         dual = zz / max(1.0, np.linalg.norm(zz) / eta)
 
-        def f(x, t=1 / s):
+        def f(x, t=1 / s, z=z):
             n = np.linalg.norm(x)
             h = n**2 / (2 * eps) if n < eps else n - eps / 2
             return eta * t * h + 0.5 * np.sum((x - z / s) ** 2)
