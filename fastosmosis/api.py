@@ -81,7 +81,7 @@ class _Image:
     working channel instead of a float64 copy of the whole stack.
     """
 
-    def __init__(self, name, x):
+    def __init__(self, name, x, *, nonnegative=True):
         x = np.asarray(x)
         if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
                                        or np.issubdtype(x.dtype, np.floating)):
@@ -94,14 +94,14 @@ class _Image:
             raise ValueError(f"{name}: empty array of shape {x.shape}")
         if np.issubdtype(x.dtype, np.integer):
             if x.dtype not in (np.uint8, np.uint16):
-                raise ValueError(f"{name}: integer images must be uint8 or uint16, "
-                                 f"got {x.dtype}")
+                raise ValueError(f"{name}: unsupported dtype {x.dtype} "
+                                 "(integer images must be uint8 or uint16)")
             self.divisor = float(np.iinfo(x.dtype).max)
         else:
             self.divisor = None
             if not np.all(np.isfinite(x)):
                 raise ValueError(f"{name}: contains NaN or infinite values")
-            if np.any(x < 0):
+            if nonnegative and np.any(x < 0):
                 raise ValueError(f"{name}: contains negative values (min {x.min():.4g})")
         self.name, self.array = name, x
         self.shape = x.shape
@@ -109,6 +109,12 @@ class _Image:
 
     def max(self):
         return self.array.max() / (self.divisor or 1.0)
+
+    def as_float64(self):
+        """The whole image as float64 in [0, 1]."""
+        if self.divisor is None:
+            return self.array.astype(np.float64)
+        return self.array.astype(np.float64) / self.divisor
 
     def channel(self, c):
         """Channel c as float64 in [0, 1] (a 2-D image has one channel, repeated)."""

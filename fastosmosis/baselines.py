@@ -26,6 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .api import _Image
+
 __all__ = ["direct_matting", "poisson", "linear_osmosis"]
 
 _RTOL = 1e-10  # relative residual every linear solve must reach
@@ -42,21 +44,7 @@ def _as_float(x, name: str, *, nonnegative: bool = True) -> np.ndarray:
     """``x`` as float64, as ``fuse`` converts its inputs: uint8 / 255, uint16 / 65535,
     floats as given; finite and (unless told otherwise) non-negative, else ValueError
     naming ``name``. Also used by :mod:`fastosmosis.metrics`."""
-    a = np.asarray(x)
-    if a.dtype == np.uint8 or a.dtype == np.uint16:
-        a = a.astype(np.float64) / np.iinfo(a.dtype).max
-    elif np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
-    else:
-        raise ValueError(f"{name}: unsupported dtype {a.dtype} (use uint8, uint16 or float)")
-    if a.ndim not in (2, 3) or a.size == 0:
-        raise ValueError(f"{name}: expected a non-empty H x W or H x W x C array, "
-                         f"got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name}: contains NaN or inf")
-    if nonnegative and a.min() < 0:
-        raise ValueError(f"{name}: negative values are not allowed")
-    return a
+    return _Image(name, x, nonnegative=nonnegative).as_float64()
 
 
 def _validate(f, b, alpha):
