@@ -7,6 +7,7 @@
 
 from numba import njit, prange, types
 
+from ._reduce import column_sum
 from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import smooth_row
 from .regularizer import reg_value
@@ -50,13 +51,5 @@ def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
         partial[i, 1] = sm
         partial[i, 2] = sg
         partial[i, 3] = regularizer_row(v[i], v[dn], kind, eps)
-    t0 = 0.0
-    t1 = 0.0
-    t2 = 0.0
-    t3 = 0.0
-    for i in range(h):
-        t0 += partial[i, 0]
-        t1 += partial[i, 1]
-        t2 += partial[i, 2]
-        t3 += partial[i, 3]
-    return t0, t1, t2, t3
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3))

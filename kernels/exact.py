@@ -24,6 +24,7 @@ import math
 
 from numba import njit, prange, types
 
+from ._reduce import column_sum
 from ._types import JIT, PARTIAL, both, tuple_of
 from .regularizer import TIKHONOV
 
@@ -166,11 +167,8 @@ def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu
             p1u, p1c = p1c, p1u
             f1u, f1c = f1c, f1u
             rc, rd = rd, rc
-    t = [0.0] * 5
-    for i in range(h):
-        for k in range(5):
-            t[k] += partial[i, k]
-    return t[0], t[1], t[2], t[3], t[4]
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3), column_sum(partial, 4))
 
 
 @njit(**JIT)
@@ -248,8 +246,6 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, 
                 if kind != 0:
                     partial[i, 6] = _flux_row(p2[i], p2[dn], kind, eps, f1, f2)
                 bc, bd = bd, bc
-    t = [0.0] * 7
-    for i in range(h):
-        for k in range(7):
-            t[k] += partial[i, k]
-    return t[0], t[1], t[2], t[3], t[4], t[5], t[6]
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3), column_sum(partial, 4), column_sum(partial, 5),
+            column_sum(partial, 6))

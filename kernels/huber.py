@@ -22,6 +22,7 @@ import math
 
 from numba import njit, prange, types
 
+from ._reduce import column_sum
 from ._types import INT, JIT, PARTIAL, both, row
 from .operators import grad
 
@@ -141,10 +142,7 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
             partial[i, 1] = _primal_row(vd[i], x[i], y1[i], y2[i], y1n[i], y2n[i], y1u, n1u,
                                         inv_a2, tau, inv_tau, inv_den, theta, inv_tau_next,
                                         xn[i], xbn[i])
-    acc = 0.0
-    for i in range(h):
-        acc += partial[i, 0] + partial[i, 1]
-    return acc / (h * w)
+    return (column_sum(partial, 0) + column_sum(partial, 1)) / (h * w)
 
 
 @njit(**JIT)

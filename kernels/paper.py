@@ -19,6 +19,7 @@ measured as fast as peeled border columns on the smooth-gradient pass.
 
 from numba import njit, prange
 
+from ._reduce import column_sum
 from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import _s_pixel
 
@@ -80,10 +81,7 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
             a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
             acc += a + b
         partial[i, 0] = acc
-    s = 0.0
-    for i in range(h):
-        s += partial[i, 0]
-    return (s,)
+    return (column_sum(partial, 0),)
 
 
 @njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, PARTIAL)), parallel=True,
@@ -116,11 +114,8 @@ def paper_u_test(p1, u, v, va, w, osm, mu, partial):
             ip += g * d
             sq += d * d
         partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
-    t = [0.0, 0.0, 0.0, 0.0]
-    for i in range(h):
-        for k in range(4):
-            t[k] += partial[i, k]
-    return t[0], t[1], t[2], t[3]
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3))
 
 
 @njit(both(lambda A, F: tuple_of(4)(A, A, A, A, F, F, PARTIAL)), parallel=True,
@@ -148,8 +143,5 @@ def paper_v_test(u, v, p2, w, osm, mu, partial):
             ip += g * d
             sq += d * d
         partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
-    t = [0.0, 0.0, 0.0, 0.0]
-    for i in range(h):
-        for k in range(4):
-            t[k] += partial[i, k]
-    return t[0], t[1], t[2], t[3]
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3))

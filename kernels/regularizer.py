@@ -11,6 +11,7 @@ import math
 
 from numba import njit, prange, types
 
+from ._reduce import column_sum
 from ._types import JIT, PARTIAL, both, tuple_of
 
 TIKHONOV = 1
@@ -61,10 +62,7 @@ def reg_gradient_add(v, kind, eta, eps, gv, partial):
             gv[i, j] += eta * g
             acc += reg_value(g1, g2, kind, eps)
         partial[i, 0] = acc
-    s = 0.0
-    for i in range(h):
-        s += partial[i, 0]
-    return s
+    return column_sum(partial, 0)
 
 
 @njit(both(lambda A, F: tuple_of(3)(A, A, types.int64, F, PARTIAL)), parallel=True,
@@ -83,11 +81,4 @@ def reg_descent(v, p, kind, eps, partial):
             rp += reg_value(p[dn, j] - p[i, j], p[i, rt] - p[i, j], kind, eps)
             ip += g * (p[i, j] - v[i, j])
         partial[i, 0], partial[i, 1], partial[i, 2] = rp, rv, ip
-    t0 = 0.0
-    t1 = 0.0
-    t2 = 0.0
-    for i in range(h):
-        t0 += partial[i, 0]
-        t1 += partial[i, 1]
-        t2 += partial[i, 2]
-    return t0, t1, t2
+    return column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2)
