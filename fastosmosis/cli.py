@@ -691,14 +691,7 @@ def build_parser():
             "foreground's bit depth, or is refused when it cannot."
         ),
     )
-    p.add_argument("foreground", metavar="FOREGROUND", help="foreground image file")
-    p.add_argument("background", metavar="BACKGROUND", help="background image file")
-    p.add_argument(
-        "alpha",
-        metavar="ALPHA",
-        help="alpha map file (integer samples divided by the type's maximum), or '-' to "
-        "use the alpha channel of an RGBA or grey+alpha FOREGROUND",
-    )
+    _add_input_arguments(p)
     p.add_argument(
         "-o",
         "--output",
@@ -749,6 +742,18 @@ def build_parser():
 
     compare.register(sub)
     return parser
+
+
+def _add_input_arguments(p):
+    """The three positional inputs of ``fuse`` and ``compare``."""
+    p.add_argument("foreground", metavar="FOREGROUND", help="foreground image file")
+    p.add_argument("background", metavar="BACKGROUND", help="background image file")
+    p.add_argument(
+        "alpha",
+        metavar="ALPHA",
+        help="alpha map file (integer samples divided by the type's maximum), or '-' to "
+        "use the alpha channel of an RGBA or grey+alpha FOREGROUND",
+    )
 
 
 def _process_age():

@@ -30,6 +30,7 @@ from . import baselines
 from .cli import (
     Progress,
     _add_fuse_flags,
+    _add_input_arguments,
     _Console,
     _fuse,
     _fuse_kwargs,
@@ -69,10 +70,7 @@ def register(subparsers):
             "compare.png (needs matplotlib: pip install 'fastosmosis[figures]') to DIR."
         ),
     )
-    p.add_argument("foreground", metavar="FOREGROUND", help="foreground image file")
-    p.add_argument("background", metavar="BACKGROUND", help="background image file")
-    p.add_argument("alpha", metavar="ALPHA",
-                   help="alpha map file, or '-' for the alpha channel of FOREGROUND")
+    _add_input_arguments(p)
     p.add_argument("-o", "--output", metavar="DIR", required=True,
                    help="folder for the results (created if missing)")
     p.add_argument("--poisson-threshold", type=number, default=0.5, metavar="T",
