@@ -145,7 +145,12 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     return (column_sum(partial, 0) + column_sum(partial, 1)) / (h * w)
 
 
-@njit(**JIT)
+@njit(
+    both(lambda A, F: types.UniTuple(INT, 2)(
+        A, types.float64, types.float64, types.float64, types.float64, INT, INT,
+        types.boolean, A, A, A, A, A, A, A, A, A, A, row(F), INT, PARTIAL)),
+    **JIT,
+)
 def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
                scratch1, scratch2, zero, block_rows, partial):
@@ -154,7 +159,9 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
     The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd. The result
     x and the final dual lie in set a (x, xbar, y1, y2 = xa, xba, y1a, y2a) when parity
     is 0, in set b when it is 1. ``plateau`` > 0 also stops when the residual has not
-    reached a new minimum for that many iterations (the float32 rounding floor).
+    reached a new minimum for that many iterations (the float32 rounding floor). The
+    step sizes tau, sigma, theta are carried in float64 and rounded to the image's type
+    at each iteration's call.
     """
     if not warm:
         grad(vd, y1a, y2a)
