@@ -116,9 +116,10 @@ class _Image:
             return self.array.astype(np.float64)
         return self.array.astype(np.float64) / self.divisor
 
-    def channel(self, c):
-        """Channel c as float64 in [0, 1] (a 2-D image has one channel, repeated)."""
-        x = self.array if self.array.ndim == 2 else self.array[..., min(c, self.channels - 1)]
+    def channel(self, c, rows=slice(None)):
+        """Channel c (those rows) as float64 in [0, 1]; a 2-D image is every channel."""
+        x = self.array[rows] if self.array.ndim == 2 else \
+            self.array[rows, :, min(c, self.channels - 1)]
         if self.divisor is None:
             return x.astype(np.float64)
         return x.astype(np.float64) / self.divisor
@@ -179,11 +180,19 @@ def _prepare(foreground, background, alpha):
     return f, b, a, f.shape
 
 
-def _alpha_channel(a, c, alpha_blur):
-    alpha = a.channel(c)
-    if alpha_blur is not None:
-        alpha = gaussian_filter((alpha == 1).astype(np.float64), alpha_blur)
-    return alpha
+PREP_ROWS = 256  # rows converted at a time, so float64 temporaries stay small
+
+
+def _alpha_source(a, c, alpha_blur):
+    """Rows -> alpha of channel c (float64): blurred once whole, else read as needed."""
+    if alpha_blur is None:
+        return lambda rows: a.channel(c, rows)
+    blurred = gaussian_filter((a.channel(c) == 1).astype(np.float64), alpha_blur)
+    return lambda rows: blurred[rows]
+
+
+def _bands(height):
+    return [slice(r, min(r + PREP_ROWS, height)) for r in range(0, height, PREP_ROWS)]
 
 
 def _check_init(init, a, alpha_blur, channels):
@@ -191,32 +200,41 @@ def _check_init(init, a, alpha_blur, channels):
     if init != "mean":
         return
     for c in range(channels if a.channels > 1 else 1):
-        alpha = _alpha_channel(a, c, alpha_blur)
+        alpha = _alpha_source(a, c, alpha_blur)(slice(None))
         if alpha.sum() == 0 or (1 - alpha).sum() == 0:
             which = "0" if alpha.sum() == 0 else "1"
             raise ValueError(f"init: 'mean' needs alpha not all {which} (channel {c})")
 
 
-def _initial_u(init, f, b, alpha):
-    if init == "foreground":
-        return f
-    if init == "blend":
-        return alpha * f + (1 - alpha) * b
-    sa, sb = alpha.sum(), (1 - alpha).sum()
-    return alpha * (alpha * f).sum() / sa + (1 - alpha) * ((1 - alpha) * b).sum() / sb
-
-
-def _working(x, dtype):
-    """An own, writable, C-contiguous copy in the working dtype."""
-    return np.array(x, dtype=dtype, order="C")
-
-
 def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
-    """Channel c as (f, b, alpha, w, u0, v0), C-contiguous arrays of ``dtype``."""
-    f, b = fi.channel(c) + offset, bi.channel(c) + offset
-    a = _alpha_channel(ai, c, alpha_blur)
-    w = f**a * b ** (1 - a)
-    return tuple(_working(x, dtype) for x in (f, b, a, w, _initial_u(init, f, b, a), w))
+    """Channel c as (f, b, alpha, w, u0, v0), C-contiguous arrays of ``dtype``.
+
+    ``w = f^alpha b^(1 - alpha)`` and u0 (MODEL.md 1) are computed in float64 a band of
+    rows at a time, so that a float32 problem never holds float64 copies of a whole
+    channel (a 4096 x 4096 channel is 134 MB per float64 array).
+    """
+    h, wd = fi.shape[:2]
+    alpha_of = _alpha_source(ai, c, alpha_blur)
+    bands = _bands(h)
+    if init == "mean":  # the weighted means of f and b over the whole channel
+        sums = np.zeros(4)
+        for rows in bands:
+            f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
+            sums += ((a * f).sum(), a.sum(), ((1 - a) * b).sum(), (1 - a).sum())
+        m_f, m_b = sums[0] / sums[1], sums[2] / sums[3]
+    out = tuple(np.empty((h, wd), dtype) for _ in range(6))
+    for rows in bands:
+        f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
+        w = f**a * b ** (1 - a)
+        if init == "foreground":
+            u0 = f
+        elif init == "blend":
+            u0 = a * f + (1 - a) * b
+        else:
+            u0 = a * m_f + (1 - a) * m_b
+        for target, x in zip(out, (f, b, a, w, u0, w), strict=True):
+            target[rows] = x
+    return out
 
 
 class _Threads:
@@ -394,7 +412,8 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     for c in range(fi.channels):
         f, _, a, w, _, _ = _channel_problem(fi, bi, ai, c, init="foreground",
                                             offset=offset, alpha_blur=alpha_blur, dtype=dt)
-        uc, vc = _working(us[c] + offset, dt), _working(vs[c] + offset, dt)
+        uc = np.ascontiguousarray(us[c] + offset, dtype=dt)
+        vc = np.ascontiguousarray(vs[c] + offset, dtype=dt)
         t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, kind, partial)
         energies[c] = t[0] + t[1] + t[2] + eta * t[3]
     return energies

@@ -327,3 +327,21 @@ def test_gtol_stops_at_the_stationarity_asked_for(rng):
                                stationarity(p.u, p.v, f, b, alpha, **kw), rtol=1e-8)
     with pytest.raises(ValueError, match="gtol"):
         fuse(f, b, alpha, scheme="paper", gtol=1e-3)
+
+
+@pytest.mark.parametrize("init", ["foreground", "blend", "mean"])
+def test_preparation_in_bands_equals_whole_channel(rng, monkeypatch, init):
+    """Channels are prepared a band of rows at a time (memory); the bands do not show."""
+    import fastosmosis.api as api
+
+    f, b, alpha = small_problem(rng, (11, 7), 3)
+    alpha[3, 2] = 0.25
+    whole = fuse(f, b, alpha, init=init, alpha_blur=None, max_iter=3)
+    monkeypatch.setattr(api, "PREP_ROWS", 4)
+    banded = fuse(f, b, alpha, init=init, max_iter=3)
+    np.testing.assert_allclose(banded.u, whole.u, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(banded.energies[0], whole.energies[0], rtol=1e-13)
+    blurred = fuse(f, b, alpha, init=init, alpha_blur=1.5, max_iter=2)
+    monkeypatch.setattr(api, "PREP_ROWS", 256)
+    np.testing.assert_allclose(fuse(f, b, alpha, init=init, alpha_blur=1.5, max_iter=2).u,
+                               blurred.u, rtol=1e-13, atol=1e-13)
