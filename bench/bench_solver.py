@@ -61,6 +61,9 @@ def test_ipiano_iteration(benchmark, size, is_smoke, impl):
         out = benchmark.pedantic(R.ipiano, (f, b, a), dict(kw, eps=0.05,
                                  max_iter=IPIANO_ITERS), rounds=1 if is_smoke else 3)
         benchmark.extra_info["pd_iterations"] = int(out[3].sum())
+        if benchmark.stats:
+            benchmark.extra_info["ms_per_ipiano_iteration"] = (
+                benchmark.stats.stats.min / IPIANO_ITERS * 1e3)
         return
     dtype = np.float32 if impl.endswith("32") else np.float64
     w = f**a * b ** (1 - a)
@@ -72,3 +75,6 @@ def test_ipiano_iteration(benchmark, size, is_smoke, impl):
                              is_smoke else 1)
     assert sol.iterations == IPIANO_ITERS
     benchmark.extra_info["pd_iterations"] = int(sol.pd_iterations.sum())
+    if benchmark.stats:
+        benchmark.extra_info["ms_per_ipiano_iteration"] = (
+            benchmark.stats.stats.min / IPIANO_ITERS * 1e3)

@@ -8,6 +8,8 @@ processes. With ``--benchmark-disable`` (the CI smoke run) the sizes shrink to 6
 each function runs once.
 """
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def smoke(config):
-    return bool(config.getoption("benchmark_disable", default=False))
+    """Timing disabled: ``--benchmark-disable`` without ``--benchmark-enable``."""
+    return bool(config.getoption("benchmark_disable", default=False)
+                and not config.getoption("benchmark_enable", default=False))
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +33,53 @@ def is_smoke(request):
 def size(is_smoke):
     """Side of the square test images: 512 when timing, 64 in the smoke run."""
     return 64 if is_smoke else 512
+
+
+def _cpu_jiffies():
+    """(busy jiffies of all CPUs, of this process and its waited-for children)."""
+    try:
+        with open("/proc/stat") as fh:
+            vals = [int(x) for x in fh.readline().split()[1:]]
+        with open("/proc/self/stat") as fh:
+            own = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    busy = sum(vals) - vals[3] - (vals[4] if len(vals) > 4 else 0)
+    return busy, sum(int(x) for x in own[11:15])  # utime stime cutime cstime
+
+
+@pytest.fixture(autouse=True)
+def _others_cpu(request):
+    """Record in extra_info how much CPU other processes took while a benchmark ran.
+
+    ``others_cpu`` is in cores (0: the machine was ours; 1: another process held a
+    whole core of the two, and a 2-thread timing is then noise). With the environment
+    variable ``BENCH_QUIET_WAIT=SECONDS``, each benchmark first waits up to that long
+    for a quiet machine (``bench/quiet.py``).
+    """
+    wait = float(os.environ.get("BENCH_QUIET_WAIT", "0") or 0)
+    if wait > 0 and not smoke(request.config):
+        from .quiet import wait_quiet
+
+        wait_quiet(idle=0.9, window=2.0, timeout=wait, log=lambda m: None)
+    before = _cpu_jiffies()
+    start = time.monotonic()
+    yield
+    bench = request.node.funcargs.get("benchmark")
+    after = _cpu_jiffies()
+    if bench is None or before is None or after is None or smoke(request.config):
+        return
+    seconds = time.monotonic() - start
+    hz = os.sysconf("SC_CLK_TCK")
+    others = ((after[0] - before[0]) - (after[1] - before[1])) / hz
+    bench.extra_info["others_cpu"] = round(max(0.0, others) / max(seconds, 1e-9), 2)
+
+
+@pytest.fixture
+def need_data():
+    """Skip where the shared puppets images (``../shared/data``) are absent."""
+    if not (DATA / "1_foreground.png").exists():
+        pytest.skip(f"no puppets example at {DATA}")
 
 
 def puppets_crop(n, channel=0):
@@ -43,7 +94,10 @@ def puppets_crop(n, channel=0):
                                                               "alpha"))
         h, w = f.shape[:2]
         reps = -(-n // min(h, w))
-        tile = (lambda x: np.tile(x[..., channel] / 255.0, (reps, reps))[:n, :n])
+
+        def tile(x):
+            return np.tile(x[..., channel] / 255.0, (reps, reps))[:n, :n]
+
         return tile(f), tile(b), tile(a)
     t = np.linspace(0, 6, n)
     yy, xx = np.meshgrid(t, t, indexing="ij")
@@ -61,17 +115,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         groups.setdefault(bench.group, []).append(bench)
     tr = terminalreporter
     tr.section("ratios against the reference of each group (minimum times)")
+
+    def fmt(info):
+        return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in info.items() if k != "reference")
+
     for group, benches in sorted(groups.items(), key=lambda kv: str(kv[0])):
         ref = [b for b in benches if b.extra_info.get("reference")]
         if not ref:
             continue
         ref_t = ref[0].stats.min
-        tr.write_line(f"{group}: reference {ref[0].name} {ref_t * 1e3:.3f} ms")
+        tr.write_line(f"{group}: reference {ref[0].name} {ref_t * 1e3:.3f} ms  "
+                      f"{fmt(ref[0].extra_info)}")
         for b in benches:
             if b is ref[0]:
                 continue
-            info = {k: v for k, v in b.extra_info.items() if k != "reference"}
-            extra = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                              for k, v in info.items())
-            tr.write_line(f"  {b.name}: {b.stats.min * 1e3:.3f} ms, "
-                          f"{ref_t / b.stats.min:.1f}x faster  {extra}")
+            r = ref_t / b.stats.min
+            speed = f"{r:.1f}x faster" if r >= 1 else f"{1 / r:.2f}x slower"
+            tr.write_line(f"  {b.name}: {b.stats.min * 1e3:.3f} ms, {speed}  "
+                          f"{fmt(b.extra_info)}")
