@@ -28,13 +28,14 @@ from .operators import grad
 
 
 @njit(**JIT)
-def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, den, inv_eta, one, inv_sigma_next):
-    """New dual at one pixel and its dual-residual term."""
-    z1 = (y1 + sigma * gb1) / den
-    z2 = (y2 + sigma * gb2) / den
-    s = max(one, math.sqrt(z1 * z1 + z2 * z2) * inv_eta)
-    n1 = z1 / s
-    n2 = z2 / s
+def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, inv_den, eta, one, inv_sigma_next):
+    """New dual at one pixel and its dual-residual term (one division per pixel)."""
+    z1 = (y1 + sigma * gb1) * inv_den
+    z2 = (y2 + sigma * gb2) * inv_den
+    # projection onto |y| <= eta: z min(1, eta / |z|) (|z| = 0 gives inf, hence 1)
+    s = min(one, eta / math.sqrt(z1 * z1 + z2 * z2))
+    n1 = z1 * s
+    n2 = z2 * s
     # grad(x - xbar_used), with the old x
     res = abs((y1 - n1) * inv_sigma_next - (gx1 - gb1)) + \
         abs((y2 - n2) * inv_sigma_next - (gx2 - gb2))
@@ -42,24 +43,23 @@ def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, den, inv_eta, one, inv_sigma_nex
 
 
 @njit(**JIT)
-def _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next, out1, out2):
+def _dual_row(i, x, xb, y1, y2, sigma, inv_den, eta, inv_sigma_next, out1, out2):
     """New dual of row i into (out1, out2); return the row's dual residual sum."""
     h, w = x.shape
     dn = min(i + 1, h - 1)
     xc, xd, bc, bd, y1c, y2c = x[i], x[dn], xb[i], xb[dn], y1[i], y2[i]
     one = x.dtype.type(1)
-    inv_eta = one / eta
     acc = 0.0
     for j in range(w - 1):
         n1, n2, r = _dual_px(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
-                             xd[j] - xc[j], xc[j + 1] - xc[j], sigma, den, inv_eta, one,
+                             xd[j] - xc[j], xc[j + 1] - xc[j], sigma, inv_den, eta, one,
                              inv_sigma_next)
         out1[j] = n1
         out2[j] = n2
         acc += r
     k = w - 1  # the last column: no difference along j
     n1, n2, r = _dual_px(y1c[k], y2c[k], bd[k] - bc[k], bc[k] - bc[k], xd[k] - xc[k],
-                         xc[k] - xc[k], sigma, den, inv_eta, one, inv_sigma_next)
+                         xc[k] - xc[k], sigma, inv_den, eta, one, inv_sigma_next)
     out1[k] = n1
     out2[k] = n2
     return acc + r
@@ -117,7 +117,7 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     """
     h, w = x.shape
     one = x.dtype.type(1)
-    den = one + sigma * kappa
+    inv_dual = one / (one + sigma * kappa)
     inv_den = one / (one / a2 + one / tau)
     inv_a2 = one / a2
     inv_tau = one / tau
@@ -128,10 +128,10 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
         r0 = blk * block_rows
         r1 = min(r0 + block_rows, h)
         if r0 > 0:
-            _dual_row(r0 - 1, x, xb, y1, y2, sigma, den, eta, inv_sigma_next,
+            _dual_row(r0 - 1, x, xb, y1, y2, sigma, inv_dual, eta, inv_sigma_next,
                       scratch1[blk], scratch2[blk])
         for i in range(r0, r1):
-            partial[i, 0] = _dual_row(i, x, xb, y1, y2, sigma, den, eta, inv_sigma_next,
+            partial[i, 0] = _dual_row(i, x, xb, y1, y2, sigma, inv_dual, eta, inv_sigma_next,
                                       y1n[i], y2n[i])
             if i == 0:
                 y1u, n1u = zero, zero
