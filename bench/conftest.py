@@ -9,7 +9,6 @@ each function runs once.
 """
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +34,6 @@ def size(is_smoke):
     return 64 if is_smoke else 512
 
 
-def _cpu_jiffies():
-    """(busy jiffies of all CPUs, of this process and its waited-for children)."""
-    try:
-        with open("/proc/stat") as fh:
-            vals = [int(x) for x in fh.readline().split()[1:]]
-        with open("/proc/self/stat") as fh:
-            own = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    busy = sum(vals) - vals[3] - (vals[4] if len(vals) > 4 else 0)
-    return busy, sum(int(x) for x in own[11:15])  # utime stime cutime cstime
-
-
 @pytest.fixture(autouse=True)
 def _others_cpu(request):
     """Record in extra_info how much CPU other processes took while a benchmark ran.
@@ -57,22 +43,16 @@ def _others_cpu(request):
     variable ``BENCH_QUIET_WAIT=SECONDS``, each benchmark first waits up to that long
     for a quiet machine (``bench/quiet.py``).
     """
+    from .quiet import OthersCpu, wait_quiet
+
     wait = float(os.environ.get("BENCH_QUIET_WAIT", "0") or 0)
     if wait > 0 and not smoke(request.config):
-        from .quiet import wait_quiet
-
         wait_quiet(idle=0.9, window=2.0, timeout=wait, log=lambda m: None)
-    before = _cpu_jiffies()
-    start = time.monotonic()
-    yield
+    with OthersCpu() as meter:
+        yield
     bench = request.node.funcargs.get("benchmark")
-    after = _cpu_jiffies()
-    if bench is None or before is None or after is None or smoke(request.config):
-        return
-    seconds = time.monotonic() - start
-    hz = os.sysconf("SC_CLK_TCK")
-    others = ((after[0] - before[0]) - (after[1] - before[1])) / hz
-    bench.extra_info["others_cpu"] = round(max(0.0, others) / max(seconds, 1e-9), 2)
+    if bench is not None and meter.cores is not None and not smoke(request.config):
+        bench.extra_info["others_cpu"] = meter.cores
 
 
 @pytest.fixture

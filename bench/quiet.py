@@ -10,6 +10,7 @@ and says so), prints it, and runs the command; the exit status is the command's.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,41 @@ def wait_quiet(idle=0.9, window=3.0, timeout=1800.0, log=print):
             log(f"bench.quiet: still only {frac:.0%} idle after {timeout:g} s, "
                 "starting anyway (timings are suspect)")
             return frac
+
+
+def _jiffies():
+    """(busy jiffies of all CPUs, of this process and its waited-for children)."""
+    with open("/proc/stat") as fh:
+        vals = [int(x) for x in fh.readline().split()[1:]]
+    with open("/proc/self/stat") as fh:
+        own = fh.read().rsplit(")", 1)[1].split()
+    busy = sum(vals) - vals[3] - (vals[4] if len(vals) > 4 else 0)
+    return busy, sum(int(x) for x in own[11:15])  # utime stime cutime cstime
+
+
+class OthersCpu:
+    """``with OthersCpu() as m: ...``; then ``m.cores``: the CPU, in cores, that other
+    processes took meanwhile (0: the machine was ours; 1: a whole core of the two went
+    elsewhere, and a 2-thread timing is then noise). None where /proc is missing."""
+
+    cores = None
+
+    def __enter__(self):
+        try:
+            self._start = _jiffies()
+        except OSError:
+            self._start = None
+        self._t = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        if self._start is None:
+            return
+        end = _jiffies()
+        seconds = max(time.monotonic() - self._t, 1e-9)
+        hz = os.sysconf("SC_CLK_TCK")
+        others = ((end[0] - self._start[0]) - (end[1] - self._start[1])) / hz
+        self.cores = round(max(0.0, others) / seconds, 2)
 
 
 def main(argv=None):

@@ -48,17 +48,19 @@ def kernels(groups):
                 continue
             e, r = b["extra_info"], ref["extra_info"]
             pct = e.get("pct_of_copy", 100 * e["GB_per_s"] / r["GB_per_s"])
-            ok_all &= pct >= 60
+            inter = e.get("pct_of_copy_interleaved", pct)
+            ok = min(pct, inter) >= 60
+            ok_all &= ok
             rows.append(f"| {g.split('copy ')[1]} | {r['GB_per_s']:.1f} | {e['GB_per_s']:.1f} | "
-                        f"{pct:.0f}% | {e['ns_per_pixel']:.2f} | "
+                        f"{pct:.0f}% | {inter:.0f}% | {e['ns_per_pixel']:.2f} | "
                         f"{max(e.get('others_cpu', 0), r.get('others_cpu', 0)):.2f} | "
-                        f"{verdict(pct >= 60)} |")
+                        f"{verdict(ok)} |")
     if not rows:
         return None
     return "\n".join([
-        "| size, dtype | copy GB/s | pd_iteration GB/s | % of copy | ns/pixel | others_cpu "
-        "| >= 60% |",
-        "|---|---|---|---|---|---|---|", *rows]), ok_all
+        "| size, dtype | copy GB/s | pd_iteration GB/s | % of copy | % of copy, interleaved "
+        "| ns/pixel | others_cpu | >= 60% |",
+        "|---|---|---|---|---|---|---|---|", *rows]), ok_all
 
 
 def paper(groups):
@@ -135,12 +137,13 @@ def scale(s):
     ok = None
     if t:
         lines += ["| dtype | size | seconds | primal-dual it. | ns/pixel/iPiano it. "
-                  "| ns/pixel/primal-dual it. |", "|---|---|---|---|---|---|"]
+                  "| ns/pixel/primal-dual it. | others_cpu |", "|---|---|---|---|---|---|---|"]
         ok = True
         for r in t:
             lines.append(f"| {r['dtype']} | {r['side']}x{r['side']} | {r['seconds']:.2f} | "
                          f"{r['pd_iterations']} | {r['ns_per_pixel_iteration']:.0f} | "
-                         f"{r['ns_per_pixel_pd_iteration']:.2f} |")
+                         f"{r['ns_per_pixel_pd_iteration']:.2f} | "
+                         f"{r.get('others_cpu', float('nan')):.2f} |")
         lines.append("")
         for dt in sorted({r["dtype"] for r in t}):
             v = [r["ns_per_pixel_iteration"] for r in t if r["dtype"] == dt]
