@@ -180,15 +180,13 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
         """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
         gap_u = gap_v = 0.0
         if sch.paper:
-            if test_u:
-                s, s0, ip, sq = K.paper_u_test(p1, u, v, v_start, w, osm, mu, partial)
-                gap_u = s - s0 - ip - 0.5 * lip_u * sq - slack
-            if test_v:
-                s, s0, ip, sq = K.paper_v_test(u, v, p2, w, osm, mu, partial)
-                if smooth_reg:  # the paper test's gradient lacks the regulariser
-                    rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
-                    s, s0, ip = s + eta * rp, s0 + eta * rv, ip + eta * rip
-                gap_v = s - s0 - ip - 0.5 * lip_v * sq - slack
+            s0, su, ipu, squ, sv, ipv, sqv = K.paper_tests(
+                p1, p2, u, v, v_start, w, osm, mu, test_u, test_v, partial)
+            if smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
+                rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
+                sv, ipv = sv + eta * (rp - rv), ipv + eta * rip
+            gap_u = su - s0 - ipu - 0.5 * lip_u * squ - slack
+            gap_v = sv - s0 - ipv - 0.5 * lip_v * sqv - slack
             return gap_u, gap_v
         su, ipu, squ, sv, ipv, sqv, rp = K.descent_pair(
             p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,

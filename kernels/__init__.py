@@ -16,7 +16,7 @@ from .energy import energy_terms
 from .exact import ROW_BUFFERS, descent_pair, gradient_energy
 from .huber import huber_prox, pd_iteration
 from .operators import grad, grad_t
-from .paper import paper_gradients, paper_u_test, paper_v_test
+from .paper import paper_gradients, paper_tests
 from .regularizer import HUBER, TIKHONOV, reg_descent, reg_gradient_add
 from .steps import u_step_prox, v_step
 
@@ -31,8 +31,7 @@ __all__ = [
     "gradient_energy",
     "huber_prox",
     "paper_gradients",
-    "paper_u_test",
-    "paper_v_test",
+    "paper_tests",
     "pd_iteration",
     "reg_descent",
     "reg_gradient_add",

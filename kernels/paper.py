@@ -17,7 +17,7 @@ Neumann boundary, and a clamped drift is 0); the select this puts in the inner l
 measured as fast as peeled border columns on the smooth-gradient pass.
 """
 
-from numba import njit, prange
+from numba import njit, prange, types
 
 from ._reduce import column_sum
 from ._types import JIT, PARTIAL, both, tuple_of
@@ -84,64 +84,51 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
     return (column_sum(partial, 0),)
 
 
-@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, PARTIAL)), parallel=True,
-      **JIT)
-def paper_u_test(p1, u, v, va, w, osm, mu, partial):
-    """(S(p1, v), S(u, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2), A built from ``va``.
+@njit(both(lambda A, F: tuple_of(7)(A, A, A, A, A, A, F, F, types.boolean, types.boolean,
+                                    PARTIAL)), parallel=True, **JIT)
+def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
+    """Both descent tests of MODEL.md 6 item 3 at the current (u, v), in one pass.
 
-    The u descent test of MODEL.md 6 item 3 at the current (u, v) with the matrix A of
-    the start of the iteration.
+    Returns (S(u, v), S(p1, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2, S(u, p2),
+    <gv_paper(u, v), p2 - v>, ||p2 - v||^2), with A built from ``va`` (v at the start of
+    the iteration); a block whose flag is False is skipped (its entries are 0).
     """
     h, wd = u.shape
     half, two = u.dtype.type(0.5), u.dtype.type(2)
     ho, hm = half * osm, half * mu
     for i in prange(h):
-        sp = 0.0
         s0 = 0.0
-        ip = 0.0
-        sq = 0.0
-        for j in range(wd):
-            uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
-            vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
-            ac, au, ad, al, ar = _neighbours(va, i, j, h, wd)
-            pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
-            a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
-            sp += a + b
-            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
-            s0 += a + b
-            g = osm * _au(uc, uu, ud, ul, ur, ac, au, ad, al, ar, half, two) / vc
-            d = pc - uc
-            ip += g * d
-            sq += d * d
-        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
-    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
-            column_sum(partial, 3))
-
-
-@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, F, F, PARTIAL)), parallel=True,
-      **JIT)
-def paper_v_test(u, v, p2, w, osm, mu, partial):
-    """(S(u, p2), S(u, v), <gv_paper(u, v), p2 - v>, ||p2 - v||^2): the v descent test."""
-    h, wd = u.shape
-    half, two = u.dtype.type(0.5), u.dtype.type(2)
-    ho, hm = half * osm, half * mu
-    for i in prange(h):
-        sp = 0.0
-        s0 = 0.0
-        ip = 0.0
-        sq = 0.0
+        su = 0.0
+        ipu = 0.0
+        squ = 0.0
+        sv = 0.0
+        ipv = 0.0
+        sqv = 0.0
         for j in range(wd):
             uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
             vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
-            pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
-            a, b = _s_pixel(uc, pc, ud, pd, ur, pr, w[i, j], ho, hm)
-            sp += a + b
-            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            wc = w[i, j]
+            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, wc, ho, hm)
             s0 += a + b
-            g = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, w[i, j], osm, mu, half, two)
-            d = pc - vc
-            ip += g * d
-            sq += d * d
-        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = sp, s0, ip, sq
+            if do_u:
+                pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
+                ac, au, ad, al, ar = _neighbours(va, i, j, h, wd)
+                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, wc, ho, hm)
+                su += a + b
+                g = osm * _au(uc, uu, ud, ul, ur, ac, au, ad, al, ar, half, two) / vc
+                d = pc - uc
+                ipu += g * d
+                squ += d * d
+            if do_v:
+                pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
+                a, b = _s_pixel(uc, pc, ud, pd, ur, pr, wc, ho, hm)
+                sv += a + b
+                g = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two)
+                d = pc - vc
+                ipv += g * d
+                sqv += d * d
+        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = s0, su, ipu, squ
+        partial[i, 4], partial[i, 5], partial[i, 6] = sv, ipv, sqv
     return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
-            column_sum(partial, 3))
+            column_sum(partial, 3), column_sum(partial, 4), column_sum(partial, 5),
+            column_sum(partial, 6))

@@ -25,6 +25,44 @@ def assert_close(actual, expected, dtype, scale=None):
     assert err <= RTOL[dtype], f"relative error {err:.3g} > {RTOL[dtype]:g}"
 
 
+@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def shape(request):
+    return request.param
+
+
+def load_vector(name):
+    """A test vector of ../shared/testvectors as a dict."""
+    return dict(np.load(TESTVECTORS / f"{name}.npz"))
+
+
+def check_against_vector(name, **options):
+    """fuse on a test vector's problem with its parameters; assert the README's match.
+
+    Same primal-dual counts, energies, u and v to 1e-10 relative. The vectors store f and
+    b with the offset added; fuse adds it itself.
+    """
+    from fastosmosis import fuse
+
+    d = load_vector(name)
+    off = float(d["offset"])
+    r = fuse(d["f"] - off, d["b"] - off, d["alpha"], eta=float(d["eta"]), mu=float(d["mu"]),
+             gamma=float(d["gamma"]), epsilon=float(d["epsilon"]), osm=float(d["osm"]),
+             init=str(d["init"]), tol=1e-300, max_iter=int(d["max_iter"]),
+             pd_tol=float(d["pd_tol"]), pd_max_iter=int(d["pd_max_iter"]), offset=off,
+             **options)
+    assert r.iterations == [int(d["iterations"])]
+    np.testing.assert_array_equal(r.pd_iterations[0], d["pd_iterations"])
+    np.testing.assert_allclose(r.energies[0], d["energies"], rtol=1e-10)
+    np.testing.assert_allclose(r.u + off, d["u"], rtol=1e-10)
+    np.testing.assert_allclose(r.v + off, d["v"], rtol=1e-10)
+    return r
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -6,7 +6,7 @@ import pytest
 import fastosmosis.kernels as K
 from fastosmosis._driver import block_rows
 from tests import reference as R
-from tests.conftest import DTYPES, SHAPES, assert_close, positive_field
+from tests.conftest import SHAPES, assert_close, positive_field
 
 
 def test_kernels_importable_from_package():
@@ -25,16 +25,6 @@ def gradient_energy(u, v, w, f, alpha, osm, mu, gamma=0.0, eta=0.0, eta_g=0.0, e
     t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu, gv,
                           rows, br, np.empty((h, 8)))
     return gu, gv, t
-
-
-@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
-def dtype(request):
-    return request.param
-
-
-@pytest.fixture(params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-def shape(request):
-    return request.param
 
 
 def problem(rng, shape, dtype):

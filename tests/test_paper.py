@@ -6,17 +6,15 @@ import pytest
 import fastosmosis.kernels as K
 from fastosmosis import fuse
 from tests import reference as R
-from tests.conftest import DATA, DTYPES, SHAPES, TESTVECTORS, assert_close, needs, positive_field
-
-
-@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
-def dtype(request):
-    return request.param
-
-
-@pytest.fixture(params=SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
-def shape(request):
-    return request.param
+from tests.conftest import (
+    DATA,
+    TESTVECTORS,
+    assert_close,
+    check_against_vector,
+    load_vector,
+    needs,
+    positive_field,
+)
 
 
 def test_osmosis_matrix_reference_is_the_stencil(rng):
@@ -46,17 +44,19 @@ def test_paper_gradients(rng, shape, dtype):
 
 
 def test_paper_descent_tests(rng, shape, dtype):
-    u, v, va, w, p = (positive_field(rng, shape, dtype) for _ in range(5))
-    part = np.empty((shape[0], 4))
-    f64 = [x.astype(np.float64) for x in (u, v, va, w, p)]
-    got = K.paper_u_test(p, u, v, va, w, 1.0, 100.0, part)
-    ref = R.paper_u_test(f64[4], f64[0], f64[1], f64[2], f64[3], 1.0, 100.0)
-    for a, b in zip(got, ref, strict=True):
-        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
-    got = K.paper_v_test(u, v, p, w, 1.0, 100.0, part)
-    ref = R.paper_v_test(f64[0], f64[1], f64[4], f64[3], 1.0, 100.0)
-    for a, b in zip(got, ref, strict=True):
-        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
+    u, v, va, w, p1, p2 = (positive_field(rng, shape, dtype) for _ in range(6))
+    part = np.empty((shape[0], 8))
+    u64, v64, va64, w64, p164, p264 = (x.astype(np.float64) for x in (u, v, va, w, p1, p2))
+    ru = R.paper_u_test(p164, u64, v64, va64, w64, 1.0, 100.0)
+    rv = R.paper_v_test(u64, v64, p264, w64, 1.0, 100.0)
+    for do_u, do_v in ((True, True), (True, False), (False, True)):
+        got = K.paper_tests(p1, p2, u, v, va, w, 1.0, 100.0, do_u, do_v, part)
+        part_u = (ru[0], ru[2], ru[3]) if do_u else (0.0,) * 3
+        part_v = (rv[0], rv[2], rv[3]) if do_v else (0.0,) * 3
+        want = (ru[1], *part_u, *part_v)
+        for a, b in zip(got, want, strict=True):
+            assert_close(a, b, dtype, scale=max(abs(b), 1.0))
+    assert ru[1] == pytest.approx(rv[1])  # both tests share S(u, v)
 
 
 @pytest.mark.parametrize("kind", [1, 2], ids=["tikhonov", "huber"])
@@ -91,22 +91,10 @@ def test_regularizer_gradient_matches_finite_differences(rng, kind):
         assert g[idx] == pytest.approx(fd, rel=1e-6, abs=1e-6)
 
 
-def load_vector(name):
-    return dict(np.load(TESTVECTORS / f"{name}.npz"))
-
-
 @needs(TESTVECTORS)
 def test_paper_scheme_matches_testvector():
-    d = load_vector("paper_24x20")
-    off = float(d["offset"])
-    r = fuse(d["f"] - off, d["b"] - off, d["alpha"], scheme="paper", eta=float(d["eta"]),
-             mu=float(d["mu"]), gamma=float(d["gamma"]), epsilon=float(d["epsilon"]),
-             tol=1e-300, max_iter=int(d["max_iter"]), offset=off)
+    r = check_against_vector("paper_24x20", scheme="paper")
     assert r.parameters["warm_start"] is False
-    np.testing.assert_array_equal(r.pd_iterations[0], d["pd_iterations"])
-    np.testing.assert_allclose(r.energies[0], d["energies"], rtol=1e-10)
-    np.testing.assert_allclose(r.u + off, d["u"], rtol=1e-10)
-    np.testing.assert_allclose(r.v + off, d["v"], rtol=1e-10)
 
 
 @needs(TESTVECTORS)
