@@ -169,7 +169,7 @@ def scale(s):
             for site in sites:
                 if site[1] >= 1e6:
                     src = site[3] if len(site) > 3 else ""
-                    lines.append(f"  - {site[1] / 1e6:.0f} MB: `{src or site[0]}`")
+                    lines.append(f"  - {site[1] / 1e6:.0f} MB: `{src}` ({site[0]})")
     return "\n".join(lines), ok, mem_ok
 
 
