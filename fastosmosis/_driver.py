@@ -129,7 +129,8 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of
     the start of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on
     every pass at the current (u, v), with its own gradient terms recomputed there,
-    moves an accepted block at once and accepts on gap < -1e-10 N. Huber-TV is taken by
+    moves an accepted block at once and accepts when the gap is below a slack of
+    1e-10 N (strictly). Huber-TV is taken by
     the primal-dual prox (``v_step="prox"``) or in the explicit v-step, Tikhonov always
     in the explicit v-step.
     """
@@ -224,8 +225,9 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
                     pd_total += pd_last
             # both pending tests at the same (u, v), then the accepted blocks move
             gap_u, gap_v = gaps(not done_u, not done_v, p2, v_start)
-            ok_u = not done_u and gap_u <= 0.0
-            ok_v = not done_v and gap_v <= 0.0
+            # exact: accept on gap <= 0 (MODEL.md 5); paper: gap < 0 (MODEL.md 6 item 3)
+            ok_u = not done_u and (gap_u < 0.0 if sch.paper else gap_u <= 0.0)
+            ok_v = not done_v and (gap_v < 0.0 if sch.paper else gap_v <= 0.0)
             if not done_u:
                 lip_u = lip_u / LAMBDA_DOWN if ok_u else lip_u * LAMBDA_UP
                 retries_u += not ok_u
