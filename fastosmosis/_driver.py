@@ -130,9 +130,8 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     the start of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on
     every pass at the current (u, v), with its own gradient terms recomputed there,
     moves an accepted block at once and accepts when the gap is below a slack of
-    1e-10 N (strictly). Huber-TV is taken by
-    the primal-dual prox (``v_step="prox"``) or in the explicit v-step, Tikhonov always
-    in the explicit v-step.
+    1e-10 N (strictly). Huber-TV is taken by the primal-dual prox (``v_step="prox"``) or
+    in the explicit v-step, Tikhonov always in the explicit v-step.
     """
     start = time.perf_counter()
     sch = SCHEMES[scheme]
