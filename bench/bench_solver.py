@@ -67,7 +67,7 @@ def test_ipiano_iteration(benchmark, size, is_smoke, impl):
         return
     dtype = np.float32 if impl.endswith("32") else np.float64
     w = f**a * b ** (1 - a)
-    args = [np.ascontiguousarray(x, dtype) for x in (f, b, a, w, f, w)]
+    args = [np.ascontiguousarray(x, dtype) for x in (f, a, w, f, w)]
     run = lambda: solve_channel(*args, **kw, epsilon=0.05, osm=1.0, tol=0.0,  # noqa: E731
                                 max_iter=IPIANO_ITERS, pd_tol=1e-4, pd_max_iter=10000,
                                 warm_start=True)

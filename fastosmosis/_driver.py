@@ -118,7 +118,7 @@ REGULARIZERS = ("huber-tv", "tikhonov")
 V_STEPS = ("prox", "explicit")
 
 
-def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
+def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
                   regularizer="huber-tv", v_step="prox", gtol=None, channel=0,
                   callback=None):
@@ -140,7 +140,7 @@ def solve_channel(f, b, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, 
     h = shape[0]
     slack = sch.slack_per_pixel * f.size
     # u0, v0 are taken over as work arrays unless they alias another input
-    others = (f, b, alpha, w)
+    others = (f, alpha, w)
     u = u0.copy() if any(np.may_share_memory(u0, x) for x in others + (v0,)) else u0
     v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
     u_prev, v_prev = u0.copy(), v0.copy()

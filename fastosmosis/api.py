@@ -207,7 +207,9 @@ def _check_init(init, a, alpha_blur, channels):
 
 
 def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
-    """Channel c as (f, b, alpha, w, u0, v0), C-contiguous arrays of ``dtype``.
+    """Channel c as (f, alpha, w, u0, v0), C-contiguous arrays of ``dtype``.
+
+    b enters only through the target w: the solver never needs it again.
 
     ``w = f^alpha b^(1 - alpha)`` and u0 (MODEL.md 1) are computed in float64 a band of
     rows at a time, so that a float32 problem never holds float64 copies of a whole
@@ -222,7 +224,7 @@ def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
             f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
             sums += ((a * f).sum(), a.sum(), ((1 - a) * b).sum(), (1 - a).sum())
         m_f, m_b = sums[0] / sums[1], sums[2] / sums[3]
-    out = tuple(np.empty((h, wd), dtype) for _ in range(6))
+    out = tuple(np.empty((h, wd), dtype) for _ in range(5))
     for rows in bands:
         f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
         w = f**a * b ** (1 - a)
@@ -232,7 +234,7 @@ def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
             u0 = a * f + (1 - a) * b
         else:
             u0 = a * m_f + (1 - a) * m_b
-        for target, x in zip(out, (f, b, a, w, u0, w), strict=True):
+        for target, x in zip(out, (f, a, w, u0, w), strict=True):
             target[rows] = x
     return out
 
@@ -410,7 +412,7 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     energies = np.empty(fi.channels)
     partial = np.empty((shape[0], 4))
     for c in range(fi.channels):
-        f, _, a, w, _, _ = _channel_problem(fi, bi, ai, c, init="foreground",
+        f, a, w, _, _ = _channel_problem(fi, bi, ai, c, init="foreground",
                                             offset=offset, alpha_blur=alpha_blur, dtype=dt)
         uc = np.ascontiguousarray(us[c] + offset, dtype=dt)
         vc = np.ascontiguousarray(vs[c] + offset, dtype=dt)

@@ -37,7 +37,7 @@ def stationarity(u, v, foreground, background, alpha, *, eta, mu, gamma, epsilon
               regularizer=regularizer)
     ratios = []
     for c in range(fi.channels):
-        f, _, a, w, u0, v0 = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
+        f, a, w, u0, v0 = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                               alpha_blur=alpha_blur, dtype=np.float64)
         start = energy_gradient_norm(u0, v0, f, w, a, **kw)
         end = energy_gradient_norm(us[..., c] + offset, vs[..., c] + offset, f, w, a, **kw)
