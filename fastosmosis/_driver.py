@@ -180,22 +180,24 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
         """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
         gap_u = gap_v = 0.0
         if sch.paper:
-            s0, su, ipu, squ, sv, ipv, sqv = K.paper_tests(
+            s0, su, ipu, squ, sv, ipv, sqv, v_min = K.paper_tests(
                 p1, p2, u, v, v_start, w, osm, mu, test_u, test_v, partial)
             if smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
                 rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
                 sv, ipv = sv + eta * (rp - rv), ipv + eta * rip
             gap_u = su - s0 - ipu - 0.5 * lip_u * squ - slack
             gap_v = sv - s0 - ipv - 0.5 * lip_v * sqv - slack
-            return gap_u, gap_v
-        su, ipu, squ, sv, ipv, sqv, rp = K.descent_pair(
+            return gap_u, (gap_v if v_min > 0.0 else math.inf)
+        su, ipu, squ, sv, ipv, sqv, rp, v_min = K.descent_pair(
             p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,
             rows_per_block, partial)
         gap_u = su - s_start - ipu - 0.5 * lip_u * squ
         gap_v = sv - s_start - ipv - 0.5 * lip_v * sqv
         if smooth_reg:
             gap_v += eta * (rp - r_start)
-        return gap_u, gap_v
+        # the energy is defined for v > 0 only (v |grad(u/v)|^2 is unbounded below for
+        # v < 0): a v-step that leaves it is rejected like one that does not descend
+        return gap_u, (gap_v if v_min > 0.0 else math.inf)
 
     lip_u = lip_v = 1.0
     energies, pd_counts, pd_accepted, stationarity = [], [], [], []

@@ -24,7 +24,7 @@ import math
 
 from numba import njit, prange, types
 
-from ._reduce import column_sum
+from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, both, tuple_of
 from .regularizer import TIKHONOV
 
@@ -201,7 +201,7 @@ def _inner_row(g, xn, xo):
 
 
 @njit(
-    both(lambda A, F: tuple_of(7)(A, A, A, A, A, A, A, F, F, F, types.int64, types.boolean,
+    both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, F, F, F, types.int64, types.boolean,
                                   types.boolean, types.Array(F, 3, "C"), types.int64,
                                   PARTIAL)),
     parallel=True,
@@ -212,9 +212,10 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, 
     """Both descent tests' quantities at the iterate (u, v), in one pass.
 
     Returns (S(p1, v), <gu, p1 - u>, ||p1 - u||^2, S(u, p2), <gv, p2 - v>, ||p2 - v||^2,
-    R(p2)); R(p2) (without eta) only when ``kind`` is not 0, i.e. when the v-block's
-    smooth part holds the regulariser. A block whose flag is False is skipped (its
-    entries are 0). ``rows`` is (blocks, 9, W) scratch.
+    R(p2), min p2); R(p2) (without eta) only when ``kind`` is not 0, i.e. when the
+    v-block's smooth part holds the regulariser; min p2 because the energy is defined for
+    v > 0 only. A block whose flag is False is skipped (its entries are 0, min p2 is
+    inf). ``rows`` is (blocks, 9, W) scratch.
     """
     h, wd = u.shape
     half = u.dtype.type(0.5)
@@ -230,7 +231,7 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, 
             _ratio_row(u[r0], p2[r0], bc)
         for i in range(r0, r1):
             dn = min(i + 1, h - 1)
-            for k in range(7):
+            for k in range(8):
                 partial[i, k] = 0.0
             if do_u:
                 _ratio_row(p1[dn], v[dn], ad)
@@ -243,9 +244,10 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, 
                 so, sm = _smooth_row(p2[i], p2[dn], bc, bd, w[i])
                 partial[i, 3] = half * osm * so + half * mu * sm
                 partial[i, 4], partial[i, 5] = _inner_row(gv[i], p2[i], v[i])
+                partial[i, 7] = row_min(p2[i])
                 if kind != 0:
                     partial[i, 6] = _flux_row(p2[i], p2[dn], kind, eps, f1, f2)
                 bc, bd = bd, bc
     return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
             column_sum(partial, 3), column_sum(partial, 4), column_sum(partial, 5),
-            column_sum(partial, 6))
+            column_sum(partial, 6), column_min(partial, 7) if do_v else math.inf)

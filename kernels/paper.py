@@ -17,9 +17,11 @@ Neumann boundary, and a clamped drift is 0); the select this puts in the inner l
 measured as fast as peeled border columns on the smooth-gradient pass.
 """
 
+import math
+
 from numba import njit, prange, types
 
-from ._reduce import column_sum
+from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import _s_pixel
 
@@ -84,14 +86,15 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
     return (column_sum(partial, 0),)
 
 
-@njit(both(lambda A, F: tuple_of(7)(A, A, A, A, A, A, F, F, types.boolean, types.boolean,
+@njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, F, F, types.boolean, types.boolean,
                                     PARTIAL)), parallel=True, **JIT)
 def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
     """Both descent tests of MODEL.md 6 item 3 at the current (u, v), in one pass.
 
     Returns (S(u, v), S(p1, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2, S(u, p2),
-    <gv_paper(u, v), p2 - v>, ||p2 - v||^2), with A built from ``va`` (v at the start of
-    the iteration); a block whose flag is False is skipped (its entries are 0).
+    <gv_paper(u, v), p2 - v>, ||p2 - v||^2, min p2), with A built from ``va`` (v at the
+    start of the iteration); a block whose flag is False is skipped (its entries are 0,
+    min p2 is inf).
     """
     h, wd = u.shape
     half, two = u.dtype.type(0.5), u.dtype.type(2)
@@ -129,6 +132,7 @@ def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
                 sqv += d * d
         partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = s0, su, ipu, squ
         partial[i, 4], partial[i, 5], partial[i, 6] = sv, ipv, sqv
+        partial[i, 7] = row_min(p2[i]) if do_v else math.inf
     return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
             column_sum(partial, 3), column_sum(partial, 4), column_sum(partial, 5),
-            column_sum(partial, 6))
+            column_sum(partial, 6), column_min(partial, 7))
