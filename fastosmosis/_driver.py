@@ -120,8 +120,8 @@ V_STEPS = ("prox", "explicit")
 
 def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
-                  regularizer="huber-tv", v_step="prox", gtol=None, channel=0,
-                  callback=None):
+                  regularizer="huber-tv", v_step="prox", gtol=None, gnorm_ref=None,
+                  channel=0, callback=None):
     """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
@@ -131,7 +131,9 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     every pass at the current (u, v), with its own gradient terms recomputed there,
     moves an accepted block at once and accepts when the gap is below a slack of
     1e-10 N (strictly). Huber-TV is taken by the primal-dual prox (``v_step="prox"``) or
-    in the explicit v-step, Tikhonov always in the explicit v-step.
+    in the explicit v-step, Tikhonov always in the explicit v-step. The stationarity
+    (and ``gtol``) is measured against ``gnorm_ref``, by default the norm of the
+    energy's gradient at (u0, v0).
     """
     start = time.perf_counter()
     sch = SCHEMES[scheme]
@@ -202,6 +204,7 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     lip_u = lip_v = 1.0
     energies, pd_counts, pd_accepted, stationarity = [], [], [], []
     s_start, r_start, e_prev, g0 = evaluate()
+    g0 = g0 if gnorm_ref is None else gnorm_ref
     reason = STOP_MAX_ITER
     for n in range(1, max_iter + 1):
         if e_prev == 0.0:
@@ -277,3 +280,14 @@ def _accept_v(v, v_prev, vd, prox):
     if prox is None:  # the step itself is the new v
         return v, vd, v_prev
     return v, prox.take_result(v_prev), vd
+
+
+def gradient_norm(f, alpha, w, u, v, *, eta, mu, gamma, epsilon, osm):
+    """The norm of the exact energy's gradient at (u, v) (arrays as for solve_channel)."""
+    h, wd = f.shape
+    rows_per_block = block_rows(h)
+    rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, wd), f.dtype)
+    gu, gv = np.empty_like(f), np.empty_like(f)
+    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, 0.0, epsilon, K.HUBER,
+                          gu, gv, rows, rows_per_block, np.empty((h, 8)))
+    return math.sqrt(t[4])

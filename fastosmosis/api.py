@@ -13,10 +13,10 @@ from numbers import Integral, Real
 
 import numba
 import numpy as np
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter, zoom
 
 from . import kernels as K
-from ._driver import REGULARIZERS, SCHEMES, V_STEPS, solve_channel
+from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channel
 
 INITS = ("foreground", "blend", "mean")
 DTYPES = (np.float32, np.float64)
@@ -239,6 +239,35 @@ def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
     return out
 
 
+MIN_COARSE_SIDE = 8  # no half-resolution start below this many pixels a side
+
+
+def _half(x):
+    """2 x 2 block means (a last odd row or column is dropped)."""
+    x = x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2]
+    return np.ascontiguousarray(0.25 * (x[::2, ::2] + x[1::2, ::2] + x[::2, 1::2]
+                                        + x[1::2, 1::2]))
+
+
+def _coarse_start(problem, solver):
+    """Replace u0, v0 of ``problem`` by the upsampled half-resolution solution.
+
+    Returns the gradient norm at the ordinary start, which the stationarity keeps as
+    its reference (None for the paper scheme, which does not compute it).
+    """
+    f, a, w, u0, v0 = problem
+    model = {k: solver[k] for k in ("eta", "mu", "gamma", "epsilon", "osm")}
+    reference = gradient_norm(f, a, w, u0, v0, **model) if solver["scheme"] == "exact" \
+        else None
+    if min(f.shape) < 2 * MIN_COARSE_SIDE:
+        return reference
+    coarse = solve_channel(*(_half(x) for x in problem), **solver)
+    for fine, x in ((u0, coarse.u), (v0, coarse.v)):
+        zoom(x, (fine.shape[0] / x.shape[0], fine.shape[1] / x.shape[1]), output=fine,
+             order=1)
+    return reference
+
+
 class _Threads:
     """Set numba's thread count for a block and restore it afterwards."""
 
@@ -263,7 +292,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
          max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
          dtype=np.float64, threads=None, callback=None,
-         regularizer="huber-tv", v_step="prox", gtol=None) -> FusionResult:
+         regularizer="huber-tv", v_step="prox", gtol=None,
+         multiscale=False) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -322,6 +352,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         MODEL.md 5.1), or in the explicit gradient step, since E is C^1 (MODEL.md 9): no
         inner loop, several times faster where mu dominates the step size (mu >> eta /
         epsilon), to the same stationarity.
+    gtol : float or None
+        Also stop a channel when its stationarity, the norm of the energy's gradient at
+        the iterate over the same at the start, falls to ``gtol`` (exact scheme only:
+        the paper scheme does not compute the energy's gradient).
+    multiscale : bool
+        Start each channel from its solution at half resolution (2 x 2 means of f,
+        alpha, w; same parameters and stopping rule; u, v upsampled linearly). The
+        energies and iterations reported are the full-resolution ones; the stationarity
+        stays relative to the ordinary start (u0, v0).
 
     Returns
     -------
@@ -333,6 +372,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_choice("scheme", scheme, tuple(SCHEMES))
     _check_choice("regularizer", regularizer, REGULARIZERS)
     _check_choice("v_step", v_step, V_STEPS)
+    if not isinstance(multiscale, (bool, np.bool_)):
+        raise ValueError(f"multiscale: expected True or False, got {multiscale!r}")
     if gtol is not None:
         _check_number("gtol", gtol, positive=True)
         if scheme == "paper":
@@ -356,7 +397,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                       alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
-                      regularizer=regularizer, v_step=v_step, gtol=gtol)
+                      regularizer=regularizer, v_step=v_step, gtol=gtol,
+                      multiscale=bool(multiscale))
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
@@ -365,11 +407,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         for c in range(fi.channels):
             problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                        alpha_blur=alpha_blur, dtype=dt)
-            sol = solve_channel(*problem, eta=eta, mu=mu, gamma=gamma,
-                                epsilon=epsilon, osm=osm, tol=tol, max_iter=max_iter,
-                                pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
-                                scheme=scheme, regularizer=regularizer, v_step=v_step,
-                                gtol=gtol, channel=c,
+            solver = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, tol=tol,
+                          max_iter=max_iter, pd_tol=pd_tol, pd_max_iter=pd_max_iter,
+                          warm_start=warm, scheme=scheme, regularizer=regularizer,
+                          v_step=v_step, gtol=gtol)
+            gnorm_ref = _coarse_start(problem, solver) if multiscale else None
+            sol = solve_channel(*problem, **solver, gnorm_ref=gnorm_ref, channel=c,
                                 callback=callback)
             del problem
             u_out[..., c] = sol.u - dt(offset)

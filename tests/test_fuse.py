@@ -370,3 +370,34 @@ def test_v_stays_positive_from_a_bad_start():
     assert sol.v.min() > 0
     assert np.all(np.isfinite(sol.energies)) and sol.energies[-1] > 0
     assert np.all(np.diff(sol.energies) <= 0)
+
+
+def test_multiscale_start(rng):
+    """multiscale=True: a half-resolution solve starts each channel; same model, same
+    stopping rule, stationarity still relative to the ordinary start."""
+    from tests.stationarity import stationarity
+
+    t = np.linspace(0, 3, 40)
+    yy, xx = np.meshgrid(t, t[:37], indexing="ij")
+    f = np.stack([0.5 + 0.3 * np.sin(xx + k) * np.cos(yy) for k in range(3)], axis=2)
+    b = np.stack([0.5 + 0.3 * np.cos(2 * xx - k) for k in range(3)], axis=2)
+    alpha = (xx < 1.5).astype(float)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, v_step="explicit", gtol=1e-3)
+    cold = fuse(f, b, alpha, **kw)
+    warm = fuse(f, b, alpha, multiscale=True, **kw)
+    assert warm.parameters["multiscale"] is True
+    assert warm.stop_reasons == ["stationarity"] * 3
+    measured = stationarity(warm.u, warm.v, f, b, alpha, **{k: kw[k] for k in
+                                                             ("eta", "mu", "gamma",
+                                                              "epsilon")})
+    np.testing.assert_allclose(measured, [s[-1] for s in warm.stationarity], rtol=1e-8)
+    assert max(measured) <= 1e-3
+    assert sum(warm.iterations) < sum(cold.iterations)
+    # both are stationary to 1e-3, not converged: close on average, not pixel by pixel
+    assert np.mean(np.abs(warm.u - cold.u)) < 0.02
+    # too small for a coarse level: the ordinary start, the same result
+    small = (f[:10, :9], b[:10, :9], alpha[:10, :9])
+    np.testing.assert_array_equal(fuse(*small, multiscale=True, max_iter=5).u,
+                                  fuse(*small, max_iter=5).u)
+    with pytest.raises(ValueError, match="multiscale"):
+        fuse(f, b, alpha, multiscale="yes")
