@@ -31,6 +31,11 @@ RUNS = {
     "exact, explicit v-step, gtol 1e-3": dict(v_step="explicit", gtol=1e-3),
     "exact, explicit v-step, gtol 1e-3, float32": dict(v_step="explicit", gtol=1e-3,
                                                        dtype=np.float32),
+    "exact, explicit v-step, multiscale": dict(v_step="explicit", multiscale=True),
+    "exact, explicit v-step, multiscale, float32": dict(v_step="explicit", multiscale=True,
+                                                        dtype=np.float32),
+    "exact, explicit v-step, multiscale, gtol 1e-3, float32": dict(
+        v_step="explicit", multiscale=True, gtol=1e-3, dtype=np.float32),
 }
 
 
