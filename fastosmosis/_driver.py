@@ -282,12 +282,14 @@ def _accept_v(v, v_prev, vd, prox):
     return v, prox.take_result(v_prev), vd
 
 
-def gradient_norm(f, alpha, w, u, v, *, eta, mu, gamma, epsilon, osm):
+def gradient_norm(f, alpha, w, u, v, *, eta, mu, gamma, epsilon, osm,
+                  regularizer="huber-tv"):
     """The norm of the exact energy's gradient at (u, v) (arrays as for solve_channel)."""
     h, wd = f.shape
     rows_per_block = block_rows(h)
     rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, wd), f.dtype)
     gu, gv = np.empty_like(f), np.empty_like(f)
-    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, 0.0, epsilon, K.HUBER,
-                          gu, gv, rows, rows_per_block, np.empty((h, 8)))
+    kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, 0.0, epsilon, kind, gu,
+                          gv, rows, rows_per_block, np.empty((h, 8)))
     return math.sqrt(t[4])

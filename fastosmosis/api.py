@@ -256,7 +256,7 @@ def _coarse_start(problem, solver):
     its reference (None for the paper scheme, which does not compute it).
     """
     f, a, w, u0, v0 = problem
-    model = {k: solver[k] for k in ("eta", "mu", "gamma", "epsilon", "osm")}
+    model = {k: solver[k] for k in ("eta", "mu", "gamma", "epsilon", "osm", "regularizer")}
     reference = gradient_norm(f, a, w, u0, v0, **model) if solver["scheme"] == "exact" \
         else None
     if min(f.shape) < 2 * MIN_COARSE_SIDE:

@@ -401,3 +401,15 @@ def test_multiscale_start(rng):
                                   fuse(*small, max_iter=5).u)
     with pytest.raises(ValueError, match="multiscale"):
         fuse(f, b, alpha, multiscale="yes")
+
+
+@pytest.mark.parametrize("regularizer", ["huber-tv", "tikhonov"])
+def test_multiscale_keeps_the_stationarity_reference(rng, regularizer):
+    """With a coarse start the stationarity is still relative to (u0, v0) = (f, w)."""
+    from tests.stationarity import stationarity
+
+    f, b, alpha = small_problem(rng, (34, 36), 1)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, regularizer=regularizer)
+    r = fuse(f, b, alpha, multiscale=True, max_iter=4, **kw)
+    np.testing.assert_allclose(r.stationarity[0][-1],
+                               stationarity(r.u, r.v, f, b, alpha, **kw)[0], rtol=1e-8)
