@@ -135,15 +135,14 @@ def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu
         buf = rows[blk]
         rc, rd, p1u, f1u, p1c, p2c, f1c, f2c, sq = (buf[0], buf[1], buf[2], buf[3], buf[4],
                                                     buf[5], buf[6], buf[7], buf[8])
+        _ratio_row(u[r0], v[r0], rc)
         if r0 == 0:
             p1u[:] = 0
             f1u[:] = 0
         else:  # the fluxes of the row above the block, into p1u, f1u (p1c, f2c scratch)
-            _ratio_row(u[r0 - 1], v[r0 - 1], rc)
-            _ratio_row(u[r0], v[r0], rd)
-            _osmosis_row(v[r0 - 1], rc, rd, p1u, p1c, sq)
+            _ratio_row(u[r0 - 1], v[r0 - 1], rd)
+            _osmosis_row(v[r0 - 1], rd, rc, p1u, p1c, sq)
             _flux_row(v[r0 - 1], v[r0], kind, eps, f1u, f2c)
-        _ratio_row(u[r0], v[r0], rc)
         for i in range(r0, r1):
             dn = min(i + 1, h - 1)
             _ratio_row(u[dn], v[dn], rd)
