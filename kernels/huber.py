@@ -49,7 +49,7 @@ def _dual_row(i, x, xb, y1, y2, sigma, inv_den, eta, inv_sigma_next, out1, out2)
     dn = min(i + 1, h - 1)
     xc, xd, bc, bd, y1c, y2c = x[i], x[dn], xb[i], xb[dn], y1[i], y2[i]
     one = x.dtype.type(1)
-    acc = 0.0
+    acc = x.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
     for j in range(w - 1):
         n1, n2, r = _dual_px(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
                              xd[j] - xc[j], xc[j + 1] - xc[j], sigma, inv_den, eta, one,

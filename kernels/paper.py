@@ -100,30 +100,37 @@ def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
     half, two = u.dtype.type(0.5), u.dtype.type(2)
     ho, hm = half * osm, half * mu
     for i in prange(h):
+        # one loop per block, each branch-free so that it vectorises
         s0 = 0.0
+        for j in range(wd):
+            uc, _, ud, _, ur = _neighbours(u, i, j, h, wd)
+            vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
+            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            s0 += a + b
         su = 0.0
         ipu = 0.0
         squ = 0.0
-        sv = 0.0
-        ipv = 0.0
-        sqv = 0.0
-        for j in range(wd):
-            uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
-            vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
-            wc = w[i, j]
-            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, wc, ho, hm)
-            s0 += a + b
-            if do_u:
+        if do_u:
+            for j in range(wd):
+                uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
+                vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
                 pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
                 ac, au, ad, al, ar = _neighbours(va, i, j, h, wd)
-                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, wc, ho, hm)
+                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
                 su += a + b
                 g = osm * _au(uc, uu, ud, ul, ur, ac, au, ad, al, ar, half, two) / vc
                 d = pc - uc
                 ipu += g * d
                 squ += d * d
-            if do_v:
+        sv = 0.0
+        ipv = 0.0
+        sqv = 0.0
+        if do_v:
+            for j in range(wd):
+                uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
+                vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
                 pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
+                wc = w[i, j]
                 a, b = _s_pixel(uc, pc, ud, pd, ur, pr, wc, ho, hm)
                 sv += a + b
                 g = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two)
