@@ -27,6 +27,8 @@ EXAMPLES = {
 RUNS = {
     "exact, prox (default)": dict(),
     "paper": dict(scheme="paper"),
+    "exact, prox, pd_tol_rel 1e-2": dict(pd_tol_rel=1e-2),
+    "exact, prox, pd_tol_rel 0.1, gtol 1e-3": dict(pd_tol_rel=0.1, gtol=1e-3),
     "exact, explicit v-step": dict(v_step="explicit"),
     "exact, explicit v-step, gtol 1e-3": dict(v_step="explicit", gtol=1e-3),
     "exact, explicit v-step, gtol 1e-3, float32": dict(v_step="explicit", gtol=1e-3,

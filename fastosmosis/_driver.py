@@ -121,7 +121,7 @@ V_STEPS = ("prox", "explicit")
 def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
                   regularizer="huber-tv", v_step="prox", gtol=None, gnorm_ref=None,
-                  channel=0, callback=None):
+                  pd_tol_rel=None, channel=0, callback=None):
     """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
@@ -133,7 +133,9 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     1e-10 N (strictly). Huber-TV is taken by the primal-dual prox (``v_step="prox"``) or
     in the explicit v-step, Tikhonov always in the explicit v-step. The stationarity
     (and ``gtol``) is measured against ``gnorm_ref``, by default the norm of the
-    energy's gradient at (u0, v0).
+    energy's gradient at (u0, v0). ``pd_tol_rel`` ties the primal-dual tolerance to the
+    outer progress: iteration n stops the prox at ``max(pd_tol, pd_tol_rel * s)``, with s
+    the stationarity after iteration n - 1 (1 at the start).
     """
     start = time.perf_counter()
     sch = SCHEMES[scheme]
@@ -225,6 +227,9 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
                 if prox is None:
                     p2 = vd
                 else:
+                    if pd_tol_rel is not None:
+                        progress = stationarity[-1] if stationarity else 1.0
+                        prox.pd_tol = max(pd_tol, pd_tol_rel * progress)
                     p2, pd_last = prox(vd, a2)
                     pd_total += pd_last
             # both pending tests at the same (u, v), then the accepted blocks move

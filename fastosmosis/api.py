@@ -292,7 +292,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
          max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
          dtype=np.float64, threads=None, callback=None,
-         regularizer="huber-tv", v_step="prox", gtol=None,
+         regularizer="huber-tv", v_step="prox", gtol=None, pd_tol_rel=None,
          multiscale=False) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
@@ -356,6 +356,14 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         Also stop a channel when its stationarity, the norm of the energy's gradient at
         the iterate over the same at the start, falls to ``gtol`` (exact scheme only:
         the paper scheme does not compute the energy's gradient).
+    pd_tol_rel : float or None
+        Tie the primal-dual tolerance to the outer progress: iteration n stops the prox
+        at ``max(pd_tol, pd_tol_rel * s)``, s the stationarity after iteration n - 1 (1
+        at the start), so early prox calls are loose and the last ones as tight as
+        ``pd_tol`` (exact scheme only; no effect with an explicit v-step). 1e-2 saved
+        14% of the primal-dual iterations on the puppets example (10% on the faces) to
+        the same result within 127 dB (66 dB); 0.1 with ``gtol=1e-3`` 57% (56%) at that
+        stationarity. The explicit v-step saves more (see bench/README.md).
     multiscale : bool
         Start each channel from its solution at half resolution (2 x 2 means of f,
         alpha, w; same parameters and stopping rule; u, v upsampled linearly). The
@@ -379,6 +387,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         if scheme == "paper":
             raise ValueError("gtol: the paper scheme does not compute the energy's "
                              "gradient; use scheme='exact' or gtol=None")
+    if pd_tol_rel is not None:
+        _check_number("pd_tol_rel", pd_tol_rel, positive=True)
+        if scheme == "paper":
+            raise ValueError("pd_tol_rel: the paper scheme does not compute the "
+                             "stationarity it follows; use scheme='exact' or "
+                             "pd_tol_rel=None")
     _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)
@@ -398,7 +412,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
                       regularizer=regularizer, v_step=v_step, gtol=gtol,
-                      multiscale=bool(multiscale))
+                      pd_tol_rel=pd_tol_rel, multiscale=bool(multiscale))
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
@@ -410,7 +424,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             solver = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, tol=tol,
                           max_iter=max_iter, pd_tol=pd_tol, pd_max_iter=pd_max_iter,
                           warm_start=warm, scheme=scheme, regularizer=regularizer,
-                          v_step=v_step, gtol=gtol)
+                          v_step=v_step, gtol=gtol, pd_tol_rel=pd_tol_rel)
             gnorm_ref = _coarse_start(problem, solver) if multiscale else None
             sol = solve_channel(*problem, **solver, gnorm_ref=gnorm_ref, channel=c,
                                 callback=callback)

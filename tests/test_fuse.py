@@ -315,6 +315,28 @@ def test_gtol_stops_at_the_stationarity_asked_for(rng):
         fuse(f, b, alpha, scheme="paper", gtol=1e-3)
 
 
+def test_pd_tol_rel_loosens_early_prox_calls_only(rng):
+    """pd_tol_rel: fewer primal-dual iterations, the same end point, pd_tol as floor."""
+    f, b, alpha = small_problem(rng, (20, 18), 1)
+    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, max_iter=60, tol=1e-300)
+    fixed = fuse(f, b, alpha, **kw)
+    tied = fuse(f, b, alpha, pd_tol_rel=1e-1, **kw)
+    assert tied.parameters["pd_tol_rel"] == 1e-1
+    pd_fixed, pd_tied = fixed.pd_iterations[0], tied.pd_iterations[0]
+    assert pd_tied.sum() < pd_fixed.sum()
+    assert pd_tied[0] < pd_fixed[0]  # the first call stops at 0.1 instead of 1e-4
+    assert tied.stationarity[0][-1] < 1e-2
+    np.testing.assert_allclose(tied.u, fixed.u, atol=1e-3)
+    # a factor so small that pd_tol is always the larger one changes nothing
+    floor = fuse(f, b, alpha, pd_tol_rel=1e-12, **kw)
+    np.testing.assert_array_equal(floor.pd_iterations[0], pd_fixed)
+    np.testing.assert_array_equal(floor.u, fixed.u)
+    with pytest.raises(ValueError, match="pd_tol_rel"):
+        fuse(f, b, alpha, pd_tol_rel=-1.0)
+    with pytest.raises(ValueError, match="pd_tol_rel"):
+        fuse(f, b, alpha, scheme="paper", pd_tol_rel=1e-2)
+
+
 @pytest.mark.parametrize("init", ["foreground", "blend", "mean"])
 def test_preparation_in_bands_equals_whole_channel(rng, monkeypatch, init):
     """Channels are prepared a band of rows at a time (memory); the bands do not show."""
