@@ -75,8 +75,9 @@ class _HuberProx:
         self.block_rows = block_rows(h)
         nblocks = -(-h // self.block_rows)
         self.scratch = (np.empty((nblocks, w), dtype), np.empty((nblocks, w), dtype))
+        self.ring = np.empty((nblocks, K.RING_ROWS, w), dtype)
         self.zero = np.zeros(w, dtype)
-        self.partial = np.empty((h, 2))
+        self.partial = np.empty((h, 4))
         self.calls = 0
 
     def __call__(self, vd, a2):
@@ -85,7 +86,8 @@ class _HuberProx:
         a, b = self.sets
         iters, parity = K.huber_prox(
             vd, a2, self.eta, self.kappa, self.pd_tol, self.pd_max_iter, self.plateau,
-            warm, *a, *b, *self.scratch, self.zero, self.block_rows, self.partial)
+            warm, *a, *b, *self.scratch, self.ring, self.zero, self.block_rows,
+            self.partial)
         if parity:
             self.sets.reverse()
         self.calls += 1

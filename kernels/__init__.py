@@ -14,7 +14,7 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 
 from .energy import energy_terms
 from .exact import ROW_BUFFERS, descent_pair, gradient_energy
-from .huber import huber_prox, pd_iteration
+from .huber import RING_ROWS, huber_prox, pd_iteration, pd_pair
 from .operators import grad, grad_t
 from .paper import paper_gradients, paper_tests
 from .regularizer import HUBER, TIKHONOV, reg_descent, reg_gradient_add
@@ -22,6 +22,7 @@ from .steps import u_step_prox, v_step
 
 __all__ = [
     "HUBER",
+    "RING_ROWS",
     "ROW_BUFFERS",
     "TIKHONOV",
     "descent_pair",
@@ -33,6 +34,7 @@ __all__ = [
     "paper_gradients",
     "paper_tests",
     "pd_iteration",
+    "pd_pair",
     "reg_descent",
     "reg_gradient_add",
     "u_step_prox",

@@ -43,13 +43,12 @@ def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, inv_den, eta, one, inv_sigma_nex
 
 
 @njit(**JIT)
-def _dual_row(i, x, xb, y1, y2, sigma, inv_den, eta, inv_sigma_next, out1, out2):
-    """New dual of row i into (out1, out2); return the row's dual residual sum."""
-    h, w = x.shape
-    dn = min(i + 1, h - 1)
-    xc, xd, bc, bd, y1c, y2c = x[i], x[dn], xb[i], xb[dn], y1[i], y2[i]
-    one = x.dtype.type(1)
-    acc = x.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
+def _dual_rows(xc, xd, bc, bd, y1c, y2c, sigma, inv_den, eta, inv_sigma_next, out1, out2):
+    """New dual of one row into (out1, out2) from the primal rows here (xc, bc) and
+    below (xd, bd; the same rows on the last image row); return its residual sum."""
+    w = xc.shape[0]
+    one = xc.dtype.type(1)
+    acc = xc.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
     for j in range(w - 1):
         n1, n2, r = _dual_px(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
                              xd[j] - xc[j], xc[j + 1] - xc[j], sigma, inv_den, eta, one,
@@ -63,6 +62,14 @@ def _dual_row(i, x, xb, y1, y2, sigma, inv_den, eta, inv_sigma_next, out1, out2)
     out1[k] = n1
     out2[k] = n2
     return acc + r
+
+
+@njit(**JIT)
+def _dual_row(i, x, xb, y1, y2, sigma, inv_den, eta, inv_sigma_next, out1, out2):
+    """New dual of image row i into (out1, out2); return the row's dual residual sum."""
+    dn = min(i + 1, x.shape[0] - 1)
+    return _dual_rows(x[i], x[dn], xb[i], xb[dn], y1[i], y2[i], sigma, inv_den, eta,
+                      inv_sigma_next, out1, out2)
 
 
 @njit(**JIT)
@@ -101,6 +108,14 @@ def _primal_row(vd, x, y1c, y2c, n1c, n2c, y1u, n1u, inv_a2, tau, inv_tau, inv_d
     return acc
 
 
+@njit(**JIT)
+def _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa):
+    """The per-iteration constants of the primal-dual step, in the type of image x."""
+    one = x.dtype.type(1)
+    return (one / (one + sigma * kappa), one / (one / a2 + one / tau), one / a2, one / tau,
+            one / tau_next, one / sigma_next)
+
+
 @njit(
     both(lambda A, F: types.float64(
         A, A, A, A, A, A, A, A, A, A, A, row(F), F, F, F, F, F, F, F, F, INT, PARTIAL)),
@@ -116,13 +131,8 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     above each block; ``zero``: a zero row. Returns the residual (divided by N).
     """
     h, w = x.shape
-    one = x.dtype.type(1)
-    inv_dual = one / (one + sigma * kappa)
-    inv_den = one / (one / a2 + one / tau)
-    inv_a2 = one / a2
-    inv_tau = one / tau
-    inv_tau_next = one / tau_next
-    inv_sigma_next = one / sigma_next
+    inv_dual, inv_den, inv_a2, inv_tau, inv_tau_next, inv_sigma_next = _coefficients(
+        x, a2, tau, sigma, tau_next, sigma_next, kappa)
     nblocks = (h + block_rows - 1) // block_rows
     for blk in prange(nblocks):
         r0 = blk * block_rows
@@ -145,15 +155,118 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     return (column_sum(partial, 0) + column_sum(partial, 1)) / (h * w)
 
 
+@njit(**JIT)
+def _final_row(i, h, blk, r0, vd, rg, y1n, y2n, xn, xbn, scratch1, scratch2, zero, sigma2,
+               c2, eta, tau2, theta2, partial):
+    """pd_pair's second iteration at image row i from the middle rows i - 1 .. i + 1."""
+    s = i % 3
+    d = min(i + 1, h - 1) % 3
+    partial[i, 2] = _dual_rows(rg[s], rg[d], rg[3 + s], rg[3 + d], rg[6 + s], rg[9 + s],
+                               sigma2, c2[0], eta, c2[5], y1n[i], y2n[i])
+    if i == 0:
+        y1u, n1u = zero, zero
+    else:
+        u = (i - 1) % 3
+        y1u = rg[6 + u]
+        if i == r0:  # the final dual of the row above, owned by the block above
+            _dual_rows(rg[u], rg[s], rg[3 + u], rg[3 + s], rg[6 + u], rg[9 + u], sigma2,
+                       c2[0], eta, c2[5], scratch1[blk], scratch2[blk])
+            n1u = scratch1[blk]
+        else:
+            n1u = y1n[i - 1]
+    partial[i, 3] = _primal_row(vd[i], rg[s], rg[6 + s], rg[9 + s], y1n[i], y2n[i], y1u, n1u,
+                                c2[2], tau2, c2[3], c2[1], theta2, c2[4], xn[i], xbn[i])
+
+
+RING_ROWS = 12  # per row block: 3 rows each of x', xbar', y1', y2' (the middle iterate)
+
+
+@njit(
+    both(lambda A, F: types.UniTuple(types.float64, 2)(
+        A, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"), row(F),
+        F, F, F, F, F, F, F, F, F, F, F, F, F, INT, PARTIAL)),
+    parallel=True,
+    **JIT,
+)
+def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero,
+            a2, kappa, eta, tau, sigma, theta, tau_next, sigma_next,
+            tau2, sigma2, theta2, tau_next2, sigma_next2, block_rows, partial):
+    """Two primal-dual iterations in one pass: (x, xb, y1, y2) -> (xn, xbn, y1n, y2n).
+
+    The same arithmetic as two ``pd_iteration`` calls (the first with the step sizes
+    ``tau .. sigma_next``, the second with ``tau2 .. sigma_next2``), but the middle
+    iterate never goes to memory: each row block keeps its rows in ``ring`` (number of
+    blocks, RING_ROWS, W), three rows deep, and recomputes the rows just outside the
+    block that it needs, so that one pass reads and writes the arrays once for two
+    iterations. Returns the residuals of both iterations (divided by N); ``partial``
+    has 4 columns.
+    """
+    h, w = x.shape
+    c1 = _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa)
+    c2 = _coefficients(x, a2, tau2, sigma2, tau_next2, sigma_next2, kappa)
+    nblocks = (h + block_rows - 1) // block_rows
+    for blk in prange(nblocks):
+        r0 = blk * block_rows
+        r1 = min(r0 + block_rows, h)
+        rg = ring[blk]  # rows 0-2: x', 3-5: xbar', 6-8: y1', 9-11: y2'; image row j at j % 3
+        j0 = max(r0 - 1, 0)
+        j1 = min(r1, h - 1)
+        if j0 > 0:  # the middle dual of the row above the first middle row
+            s = (j0 - 1) % 3
+            _dual_row(j0 - 1, x, xb, y1, y2, sigma, c1[0], eta, c1[5], rg[6 + s],
+                      rg[9 + s])
+        for j in range(j0, j1 + 1):
+            # the middle iterate at row j
+            s = j % 3
+            rd = _dual_row(j, x, xb, y1, y2, sigma, c1[0], eta, c1[5], rg[6 + s], rg[9 + s])
+            if j == 0:
+                y1u, n1u = zero, zero
+            else:
+                y1u, n1u = y1[j - 1], rg[6 + (j - 1) % 3]
+            rp = _primal_row(vd[j], x[j], y1[j], y2[j], rg[6 + s], rg[9 + s], y1u, n1u,
+                             c1[2], tau, c1[3], c1[1], theta, c1[4], rg[s], rg[3 + s])
+            if r0 <= j < r1:
+                partial[j, 0] = rd
+                partial[j, 1] = rp
+            # the final iterate at row i = j - 1 (and at the last image row once j is it)
+            for i in range(j - 1, j + 1):
+                if i < r0 or i >= r1 or (i == j and j < h - 1):
+                    continue
+                _final_row(i, h, blk, r0, vd, rg, y1n, y2n, xn, xbn, scratch1, scratch2,
+                           zero, sigma2, c2, eta, tau2, theta2, partial)
+    return ((column_sum(partial, 0) + column_sum(partial, 1)) / (h * w),
+            (column_sum(partial, 2) + column_sum(partial, 3)) / (h * w))
+
+
+@njit(**JIT)
+def _stops(res, pd_tol, plateau, best, since_best):
+    """The loop's stopping test after one iteration; returns (stop, best, since_best)."""
+    if res < pd_tol:
+        return True, best, since_best
+    if plateau > 0:
+        if res < best:
+            return False, res, 0
+        return since_best + 1 >= plateau, best, since_best + 1
+    return False, best, since_best
+
+
+@njit(**JIT)
+def _next_steps(g, theta, tau, sigma):
+    """(theta, tau, sigma) of the next iteration of the accelerated scheme."""
+    theta_next = 1.0 / math.sqrt(1.0 + 2.0 * g * tau)
+    return theta_next, theta_next * tau, sigma / theta_next
+
+
 @njit(
     both(lambda A, F: types.UniTuple(INT, 2)(
         A, types.float64, types.float64, types.float64, types.float64, INT, INT,
-        types.boolean, A, A, A, A, A, A, A, A, A, A, row(F), INT, PARTIAL)),
+        types.boolean, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"), row(F), INT,
+        PARTIAL)),
     **JIT,
 )
 def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
-               scratch1, scratch2, zero, block_rows, partial):
+               scratch1, scratch2, ring, zero, block_rows, partial):
     """Run the primal-dual loop; return (iterations, parity).
 
     The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd. The result
@@ -161,45 +274,52 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
     is 0, in set b when it is 1. ``plateau`` > 0 also stops when the residual has not
     reached a new minimum for that many iterations (the float32 rounding floor). The
     step sizes tau, sigma, theta are carried in float64 and rounded to the image's type
-    at each iteration's call.
+    at each iteration's call. After the first iteration the loop runs two iterations
+    per pass (``pd_pair``, ``ring`` its row buffers, ``partial`` 4 columns); where the
+    first of the two meets the stopping rule, it is redone alone, so the iterates and
+    counts are those of one iteration at a time.
     """
     if not warm:
         grad(vd, y1a, y2a)
+    g = 0.5 / a2
     tau = 0.99 / 8.0
     sigma = 0.99 / (tau * 8.0)
-    g = 0.5 / a2
     theta = 1.0
     best = math.inf
     since_best = 0
-    parity = 0
-    it = 0
-    while it < pd_max_iter:
-        theta_next = 1.0 / math.sqrt(1.0 + 2.0 * g * tau)
-        tau_next = theta_next * tau
-        sigma_next = sigma / theta_next
-        if it == 0:
-            res = pd_iteration(vd, vd, vd, y1a, y2a, xb_, xbb, y1b, y2b, scratch1, scratch2,
-                               zero, a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta,
-                               block_rows, partial)
-        elif parity == 0:
-            res = pd_iteration(vd, xa, xba, y1a, y2a, xb_, xbb, y1b, y2b, scratch1,
-                               scratch2, zero, a2, tau, sigma, theta, tau_next, sigma_next,
-                               kappa, eta, block_rows, partial)
-        else:
-            res = pd_iteration(vd, xb_, xbb, y1b, y2b, xa, xba, y1a, y2a, scratch1,
-                               scratch2, zero, a2, tau, sigma, theta, tau_next, sigma_next,
-                               kappa, eta, block_rows, partial)
+    theta_n, tau_n, sigma_n = _next_steps(g, theta, tau, sigma)
+    res = pd_iteration(vd, vd, vd, y1a, y2a, xb_, xbb, y1b, y2b, scratch1, scratch2, zero,
+                       a2, tau, sigma, theta, tau_n, sigma_n, kappa, eta, block_rows,
+                       partial)
+    parity = 1
+    it = 1
+    theta, tau, sigma = theta_n, tau_n, sigma_n
+    stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
+    while not stop and it < pd_max_iter:
+        src = (xa, xba, y1a, y2a) if parity == 0 else (xb_, xbb, y1b, y2b)
+        dst = (xb_, xbb, y1b, y2b) if parity == 0 else (xa, xba, y1a, y2a)
+        theta_n, tau_n, sigma_n = _next_steps(g, theta, tau, sigma)
+        if it + 2 <= pd_max_iter:
+            theta_2, tau_2, sigma_2 = _next_steps(g, theta_n, tau_n, sigma_n)
+            res, res2 = pd_pair(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
+                                dst[3], scratch1, scratch2, ring, zero, a2, kappa, eta,
+                                tau, sigma, theta, tau_n, sigma_n,
+                                tau_n, sigma_n, theta_n, tau_2, sigma_2, block_rows, partial)
+            stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
+            if not stop:  # keep the pair: two iterations done
+                parity ^= 1
+                it += 2
+                theta, tau, sigma = theta_2, tau_2, sigma_2
+                stop, best, since_best = _stops(res2, pd_tol, plateau, best, since_best)
+                continue
+        # one iteration: the last allowed one, or the first of a pair that stopped
+        res = pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
+                           dst[3], scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n,
+                           sigma_n, kappa, eta, block_rows, partial)
         parity ^= 1
         it += 1
-        theta, tau, sigma = theta_next, tau_next, sigma_next
-        if res < pd_tol:
+        theta, tau, sigma = theta_n, tau_n, sigma_n
+        if it + 1 > pd_max_iter or stop:
             break
-        if plateau > 0:
-            if res < best:
-                best = res
-                since_best = 0
-            else:
-                since_best += 1
-                if since_best >= plateau:
-                    break
+        stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
     return it, parity

@@ -202,8 +202,10 @@ def pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta, tau_next, sigma_next,
     return xn, xbn, n1, n2, res
 
 
-def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, y=None):
-    """Primal-dual loop from ``y`` (default grad vd); returns (x, (y1, y2), iterations)."""
+def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, y=None, record=None):
+    """Primal-dual loop from ``y`` (default grad vd); returns (x, (y1, y2), iterations).
+
+    ``record``: a list that receives each iteration's residual."""
     y1, y2 = grad(vd) if y is None else y
     x = xb = vd
     tau = 0.99 / 8
@@ -218,6 +220,8 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, y=None):
         x, xb, y1, y2, res = pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta,
                                           tau_n, sigma_n, kappa, eta)
         theta, tau, sigma = theta_n, tau_n, sigma_n
+        if record is not None:
+            record.append(res)
         if res < pd_tol:
             break
     return x, (y1, y2), it

@@ -182,6 +182,75 @@ def test_pd_iteration(rng, shape, dtype, kappa):
         assert_close(res, ref[4], dtype)
 
 
+@pytest.mark.parametrize("shape", SHAPES + [(1, 5), (2, 3), (40, 9), (33, 17)])
+@pytest.mark.parametrize("rows", [1, 2, 3, 16])
+def test_pd_pair_is_two_iterations(rng, shape, dtype, rows):
+    """pd_pair: the same iterates as two pd_iteration calls, bit for bit, whatever the
+    row blocks (its halo rows at every block border, the first and last image rows)."""
+    vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
+    y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
+    y1[-1, :] = 0
+    y2[:, -1] = 0
+    first = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0)
+    second = (0.05, 0.09, 11.0, 0.8, 0.08, 13.0)
+    kappa, eta = 0.1, 0.5
+    h, w = shape
+    nblk = -(-h // rows)
+    scratch = [np.empty((nblk, w), dtype) for _ in range(2)]
+    zero = np.zeros(w, dtype)
+    mid, end, pair = ([np.empty_like(vd) for _ in range(4)] for _ in range(3))
+    r1 = K.pd_iteration(vd, x, xb, y1, y2, *mid, *scratch, zero, *first, kappa, eta, rows,
+                        np.empty((h, 2)))
+    r2 = K.pd_iteration(vd, *mid, *end, *scratch, zero, *second, kappa, eta, rows,
+                        np.empty((h, 2)))
+    ring = np.empty((nblk, K.RING_ROWS, w), dtype)
+    p1, p2 = K.pd_pair(vd, x, xb, y1, y2, *pair, *scratch, ring, zero, first[0], kappa, eta,
+                       *first[1:], *second[1:], rows, np.empty((h, 4)))
+    for a, b in zip(pair, end, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the row sums may round differently where the compiler inlined them differently
+    assert p1 == pytest.approx(r1, rel=1e-14) and p2 == pytest.approx(r2, rel=1e-14)
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 4, 7])
+def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
+    """Two iterations per pass, yet the iterations run and the result are those of one
+    at a time: caps odd and even, and a tolerance met at the first of a pair."""
+    shape, dtype = (12, 10), np.float64
+    vd = positive_field(rng, shape, dtype)
+    a2, eta, kappa = 0.02, 0.5, 0.1
+    rows = 4
+    nblk = 3
+
+    def run(pd_tol, pd_max_iter):
+        sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
+        scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+        ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
+        it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, False,
+                                  *sets[0], *sets[1], *scratch, ring, np.zeros(shape[1]),
+                                  rows, np.empty((shape[0], 4)))
+        return it, sets[parity][0]
+
+    it, x = run(1e-30, cap)
+    x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, 1e-30, cap)
+    assert it == it_ref == cap
+    assert_close(x, x_ref, dtype, scale=1.0)
+    # tolerances that stop at each count from 2 to 9: odd counts end inside a pair
+    for stop_at in range(2, 10):
+        tol = _residual_after(vd, a2, eta, kappa, stop_at) * (1 + 1e-9)
+        it, x = run(tol, 100)
+        x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, tol, 100)
+        assert it == it_ref
+        assert_close(x, x_ref, dtype, scale=1.0)
+
+
+def _residual_after(vd, a2, eta, kappa, n):
+    """The reference loop's residual at its n-th iteration."""
+    res = []
+    R.huber_prox(vd, a2, eta, kappa, 1e-30, n, record=res)
+    return res[-1]
+
+
 def test_huber_prox_loop_matches_reference(rng, dtype):
     shape = (9, 11)
     vd = positive_field(rng, shape, dtype)
@@ -190,9 +259,10 @@ def test_huber_prox_loop_matches_reference(rng, dtype):
     rows = 4
     nblk = -(-shape[0] // rows)
     scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+    ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
     it, parity = K.huber_prox(vd, a2, eta, kappa, 1e-6, 500, 0, False, *sets[0], *sets[1],
-                              *scratch, np.zeros(shape[1], dtype), rows,
-                              np.empty((shape[0], 2)))
+                              *scratch, ring, np.zeros(shape[1], dtype), rows,
+                              np.empty((shape[0], 4)))
     x_ref, _, it_ref = R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-6, 500)
     if dtype == np.float64:
         assert it == it_ref
