@@ -38,11 +38,14 @@ def param(b):
 
 
 def kernels(groups):
+    """Target 1's table. The verdict is taken on the kernel the primal-dual loop runs:
+    ``pd_pair`` (two iterations per pass, figures per iteration) where the run has it."""
     rows, ok_all = [], True
     for g, benches in sorted(groups.items()):
         if not g.startswith("pd_iteration vs copy"):
             continue
         ref = next(b for b in benches if b["extra_info"].get("reference"))
+        runs_pair = any(param(b).endswith("pair") for b in benches)
         for b in benches:
             if b is ref:
                 continue
@@ -50,17 +53,21 @@ def kernels(groups):
             pct = e.get("pct_of_copy", 100 * e["GB_per_s"] / r["GB_per_s"])
             inter = e.get("pct_of_copy_interleaved", pct)
             ok = min(pct, inter) >= 60
-            ok_all &= ok
-            rows.append(f"| {g.split('copy ')[1]} | {r['GB_per_s']:.1f} | {e['GB_per_s']:.1f} | "
-                        f"{pct:.0f}% | {inter:.0f}% | {e['ns_per_pixel']:.2f} | "
+            pair = param(b).endswith("pair")
+            if pair == runs_pair:
+                ok_all &= ok
+            kernel = "pd_pair (per iteration)" if pair else "pd_iteration"
+            rows.append(f"| {g.split('copy ')[1]} | {kernel} | {r['GB_per_s']:.1f} | "
+                        f"{e['GB_per_s']:.1f} | {pct:.0f}% | {inter:.0f}% | "
+                        f"{e['ns_per_pixel']:.2f} | "
                         f"{max(e.get('others_cpu', 0), r.get('others_cpu', 0)):.2f} | "
                         f"{verdict(ok)} |")
     if not rows:
         return None
     return "\n".join([
-        "| size, dtype | copy GB/s | pd_iteration GB/s | % of copy | % of copy, interleaved "
-        "| ns/pixel | others_cpu | >= 60% |",
-        "|---|---|---|---|---|---|---|---|", *rows]), ok_all
+        "| size, dtype | kernel | copy GB/s | GB/s (9 arrays per iteration) | % of copy "
+        "| % of copy, interleaved | ns/pixel/iteration | others_cpu | >= 60% |",
+        "|---|---|---|---|---|---|---|---|---|", *rows]), ok_all
 
 
 def paper(groups):
