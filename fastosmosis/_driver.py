@@ -22,6 +22,10 @@ LAMBDA_DOWN = 1.2  # L <- L / 1.2 on an accepted step
 MAX_RETRIES = 60  # rejected steps of one block in one iteration before giving up
 MIN_ITER = 5  # the tolerance test applies from this iteration on
 PLATEAU_FLOAT32 = 20  # float32 primal-dual: stop after this many steps without a new best
+# float32 primal-dual: also stop once the residual is within this many ulps of max(vd),
+# over tau_next, of zero: the rounding of x alone puts |x - x_new| / tau_next there
+# (bench/README.md, "float32 primal-dual floor")
+FLOOR_ULPS_FLOAT32 = 4
 
 STOP_TOLERANCE = "tolerance"
 STOP_MAX_ITER = "max_iter"
@@ -70,6 +74,10 @@ class _HuberProx:
         self.pd_tol, self.pd_max_iter = pd_tol, pd_max_iter
         self.warm_start = warm_start
         self.plateau = PLATEAU_FLOAT32 if dtype == np.float32 else 0
+        # float32 rounding floor of the residual: FLOOR_ULPS_FLOAT32 ulps of max vd over
+        # tau_next (float64: none, the loop is exactly MODEL.md 5.1's)
+        self.floor_scale = FLOOR_ULPS_FLOAT32 * float(np.finfo(np.float32).eps) \
+            if dtype == np.float32 else 0.0
         # two sets (x, xbar, y1, y2); sets[0] holds the latest result and dual
         self.sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
         self.block_rows = block_rows(h)
@@ -86,6 +94,7 @@ class _HuberProx:
         a, b = self.sets
         iters, parity = K.huber_prox(
             vd, a2, self.eta, self.kappa, self.pd_tol, self.pd_max_iter, self.plateau,
+            self.floor_scale * float(vd.max()) if self.floor_scale else 0.0,
             warm, *a, *b, *self.scratch, self.ring, self.zero, self.block_rows,
             self.partial)
         if parity:

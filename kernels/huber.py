@@ -260,11 +260,11 @@ def _next_steps(g, theta, tau, sigma):
 @njit(
     both(lambda A, F: types.UniTuple(INT, 2)(
         A, types.float64, types.float64, types.float64, types.float64, INT, INT,
-        types.boolean, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"), row(F), INT,
-        PARTIAL)),
+        types.float64, types.boolean, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"),
+        row(F), INT, PARTIAL)),
     **JIT,
 )
-def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
+def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
                scratch1, scratch2, ring, zero, block_rows, partial):
     """Run the primal-dual loop; return (iterations, parity).
@@ -272,7 +272,9 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
     The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd. The result
     x and the final dual lie in set a (x, xbar, y1, y2 = xa, xba, y1a, y2a) when parity
     is 0, in set b when it is 1. ``plateau`` > 0 also stops when the residual has not
-    reached a new minimum for that many iterations (the float32 rounding floor). The
+    reached a new minimum for that many iterations, and ``floor`` > 0 when it is below
+    ``floor / tau_next`` (the float32 rounding floor: the rounding of x alone makes
+    |x - x_new| / tau_next of that order, growing as tau shrinks). The
     step sizes tau, sigma, theta are carried in float64 and rounded to the image's type
     at each iteration's call. After the first iteration the loop runs two iterations
     per pass (``pd_pair``, ``ring`` its row buffers, ``partial`` 4 columns); where the
@@ -294,7 +296,8 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
     parity = 1
     it = 1
     theta, tau, sigma = theta_n, tau_n, sigma_n
-    stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
+    stop, best, since_best = _stops(res, max(pd_tol, floor / tau), plateau, best,
+                                    since_best)
     while not stop and it < pd_max_iter:
         src = (xa, xba, y1a, y2a) if parity == 0 else (xb_, xbb, y1b, y2b)
         dst = (xb_, xbb, y1b, y2b) if parity == 0 else (xa, xba, y1a, y2a)
@@ -305,12 +308,14 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
                                 dst[3], scratch1, scratch2, ring, zero, a2, kappa, eta,
                                 tau, sigma, theta, tau_n, sigma_n,
                                 tau_n, sigma_n, theta_n, tau_2, sigma_2, block_rows, partial)
-            stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
+            stop, best, since_best = _stops(res, max(pd_tol, floor / tau_n), plateau, best,
+                                            since_best)
             if not stop:  # keep the pair: two iterations done
                 parity ^= 1
                 it += 2
                 theta, tau, sigma = theta_2, tau_2, sigma_2
-                stop, best, since_best = _stops(res2, pd_tol, plateau, best, since_best)
+                stop, best, since_best = _stops(res2, max(pd_tol, floor / tau), plateau,
+                                                best, since_best)
                 continue
         # one iteration: the last allowed one, or the first of a pair that stopped
         res = pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
@@ -321,5 +326,6 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, warm,
         theta, tau, sigma = theta_n, tau_n, sigma_n
         if it + 1 > pd_max_iter or stop:
             break
-        stop, best, since_best = _stops(res, pd_tol, plateau, best, since_best)
+        stop, best, since_best = _stops(res, max(pd_tol, floor / tau), plateau, best,
+                                        since_best)
     return it, parity

@@ -226,7 +226,7 @@ def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
         sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
         scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
         ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
-        it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, False,
+        it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, 0.0, False,
                                   *sets[0], *sets[1], *scratch, ring, np.zeros(shape[1]),
                                   rows, np.empty((shape[0], 4)))
         return it, sets[parity][0]
@@ -242,6 +242,34 @@ def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
         x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, tol, 100)
         assert it == it_ref
         assert_close(x, x_ref, dtype, scale=1.0)
+
+
+def test_huber_prox_floor_stops_at_floor_over_tau(rng, dtype):
+    """``floor``: stop once the residual is below floor / tau_next (float32's rounding
+    floor); 0 leaves the loop as it was."""
+    shape = (12, 10)
+    vd = positive_field(rng, shape, dtype)
+    a2, eta, kappa = 0.02, 0.5, 0.1
+    res = []
+    R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-30, 40, record=res)
+
+    def run(floor):
+        sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
+        scratch = [np.empty((3, shape[1]), dtype) for _ in range(2)]
+        ring = np.empty((3, K.RING_ROWS, shape[1]), dtype)
+        return K.huber_prox(vd, a2, eta, kappa, 1e-30, 40, 0, floor, False, *sets[0],
+                            *sets[1], *scratch, ring, np.zeros(shape[1], dtype), 4,
+                            np.empty((shape[0], 4)))[0]
+
+    assert run(0.0) == 40
+    # tau_next of iteration n (the loop's step sizes), and a floor met at iteration 7
+    tau, g, taus = 0.99 / 8, 0.5 / a2, []
+    for _ in range(40):
+        tau = tau / np.sqrt(1 + 2 * g * tau)
+        taus.append(tau)
+    floor = res[6] * taus[6] * 1.001
+    expected = next(n + 1 for n in range(40) if res[n] < floor / taus[n])
+    assert run(floor) == expected <= 7
 
 
 def _residual_after(vd, a2, eta, kappa, n):
@@ -260,7 +288,7 @@ def test_huber_prox_loop_matches_reference(rng, dtype):
     nblk = -(-shape[0] // rows)
     scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
     ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
-    it, parity = K.huber_prox(vd, a2, eta, kappa, 1e-6, 500, 0, False, *sets[0], *sets[1],
+    it, parity = K.huber_prox(vd, a2, eta, kappa, 1e-6, 500, 0, 0.0, False, *sets[0], *sets[1],
                               *scratch, ring, np.zeros(shape[1], dtype), rows,
                               np.empty((shape[0], 4)))
     x_ref, _, it_ref = R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-6, 500)
