@@ -25,7 +25,7 @@ PLATEAU_FLOAT32 = 20  # float32 primal-dual: stop after this many steps without 
 # float32 primal-dual: also stop once the residual is within this many ulps of max(vd),
 # over tau_next, of zero: the rounding of x alone puts |x - x_new| / tau_next there
 # (bench/README.md, "float32 primal-dual floor")
-FLOOR_ULPS_FLOAT32 = 4
+FLOOR_ULPS_FLOAT32 = 1
 
 STOP_TOLERANCE = "tolerance"
 STOP_MAX_ITER = "max_iter"
