@@ -317,15 +317,12 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                 stop, best, since_best = _stops(res2, max(pd_tol, floor / tau), plateau,
                                                 best, since_best)
                 continue
-        # one iteration: the last allowed one, or the first of a pair that stopped
-        res = pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
-                           dst[3], scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n,
-                           sigma_n, kappa, eta, block_rows, partial)
+        # one iteration alone, and the loop ends: it is the last one allowed, or the
+        # first of a pair that met the stopping rule
+        pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2], dst[3],
+                     scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n, sigma_n, kappa,
+                     eta, block_rows, partial)
         parity ^= 1
         it += 1
-        theta, tau, sigma = theta_n, tau_n, sigma_n
-        if it + 1 > pd_max_iter or stop:
-            break
-        stop, best, since_best = _stops(res, max(pd_tol, floor / tau), plateau, best,
-                                        since_best)
+        break
     return it, parity
