@@ -384,17 +384,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_choice("v_step", v_step, V_STEPS)
     if not isinstance(multiscale, (bool, np.bool_)):
         raise ValueError(f"multiscale: expected True or False, got {multiscale!r}")
-    if gtol is not None:
-        _check_number("gtol", gtol, positive=True)
-        if scheme == "paper":
-            raise ValueError("gtol: the paper scheme does not compute the energy's "
-                             "gradient; use scheme='exact' or gtol=None")
-    if pd_tol_rel is not None:
-        _check_number("pd_tol_rel", pd_tol_rel, positive=True)
-        if scheme == "paper":
-            raise ValueError("pd_tol_rel: the paper scheme does not compute the "
-                             "stationarity it follows; use scheme='exact' or "
-                             "pd_tol_rel=None")
+    for name, value in (("gtol", gtol), ("pd_tol_rel", pd_tol_rel)):  # stationarity rules
+        if value is not None:
+            _check_number(name, value, positive=True)
+            if scheme == "paper":
+                raise ValueError(f"{name}: the paper scheme does not compute the energy's "
+                                 f"gradient; use scheme='exact' or {name}=None")
     _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)

@@ -239,9 +239,10 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
 
 
 @njit(**JIT)
-def _stops(res, pd_tol, plateau, best, since_best):
-    """The loop's stopping test after one iteration; returns (stop, best, since_best)."""
-    if res < pd_tol:
+def _stops(res, pd_tol, floor, tau_next, plateau, best, since_best):
+    """The loop's stopping test after one iteration with step ``tau_next`` after it;
+    returns (stop, best, since_best)."""
+    if res < max(pd_tol, floor / tau_next):
         return True, best, since_best
     if plateau > 0:
         if res < best:
@@ -296,8 +297,7 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
     parity = 1
     it = 1
     theta, tau, sigma = theta_n, tau_n, sigma_n
-    stop, best, since_best = _stops(res, max(pd_tol, floor / tau), plateau, best,
-                                    since_best)
+    stop, best, since_best = _stops(res, pd_tol, floor, tau, plateau, best, since_best)
     while not stop and it < pd_max_iter:
         src = (xa, xba, y1a, y2a) if parity == 0 else (xb_, xbb, y1b, y2b)
         dst = (xb_, xbb, y1b, y2b) if parity == 0 else (xa, xba, y1a, y2a)
@@ -308,14 +308,14 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                                 dst[3], scratch1, scratch2, ring, zero, a2, kappa, eta,
                                 tau, sigma, theta, tau_n, sigma_n,
                                 tau_n, sigma_n, theta_n, tau_2, sigma_2, block_rows, partial)
-            stop, best, since_best = _stops(res, max(pd_tol, floor / tau_n), plateau, best,
+            stop, best, since_best = _stops(res, pd_tol, floor, tau_n, plateau, best,
                                             since_best)
             if not stop:  # keep the pair: two iterations done
                 parity ^= 1
                 it += 2
                 theta, tau, sigma = theta_2, tau_2, sigma_2
-                stop, best, since_best = _stops(res2, max(pd_tol, floor / tau), plateau,
-                                                best, since_best)
+                stop, best, since_best = _stops(res2, pd_tol, floor, tau, plateau, best,
+                                                since_best)
                 continue
         # one iteration alone, and the loop ends: it is the last one allowed, or the
         # first of a pair that met the stopping rule

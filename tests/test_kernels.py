@@ -212,6 +212,19 @@ def test_pd_pair_is_two_iterations(rng, shape, dtype, rows):
     assert p1 == pytest.approx(r1, rel=1e-14) and p2 == pytest.approx(r2, rel=1e-14)
 
 
+def _huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, floor=0.0, rows=4):
+    """Run kernels.huber_prox with fresh buffers (cold dual); return (iterations, x)."""
+    shape, dtype = vd.shape, vd.dtype
+    nblk = -(-shape[0] // rows)
+    sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
+    scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+    ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
+    it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, floor, False,
+                              *sets[0], *sets[1], *scratch, ring, np.zeros(shape[1], dtype),
+                              rows, np.empty((shape[0], 4)))
+    return it, sets[parity][0]
+
+
 @pytest.mark.parametrize("cap", [1, 2, 3, 4, 7])
 def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
     """Two iterations per pass, yet the iterations run and the result are those of one
@@ -219,26 +232,14 @@ def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
     shape, dtype = (12, 10), np.float64
     vd = positive_field(rng, shape, dtype)
     a2, eta, kappa = 0.02, 0.5, 0.1
-    rows = 4
-    nblk = 3
-
-    def run(pd_tol, pd_max_iter):
-        sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
-        scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
-        ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
-        it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, 0.0, False,
-                                  *sets[0], *sets[1], *scratch, ring, np.zeros(shape[1]),
-                                  rows, np.empty((shape[0], 4)))
-        return it, sets[parity][0]
-
-    it, x = run(1e-30, cap)
+    it, x = _huber_prox(vd, a2, eta, kappa, 1e-30, cap)
     x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, 1e-30, cap)
     assert it == it_ref == cap
     assert_close(x, x_ref, dtype, scale=1.0)
     # tolerances that stop at each count from 2 to 9: odd counts end inside a pair
     for stop_at in range(2, 10):
         tol = _residual_after(vd, a2, eta, kappa, stop_at) * (1 + 1e-9)
-        it, x = run(tol, 100)
+        it, x = _huber_prox(vd, a2, eta, kappa, tol, 100)
         x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, tol, 100)
         assert it == it_ref
         assert_close(x, x_ref, dtype, scale=1.0)
@@ -254,12 +255,7 @@ def test_huber_prox_floor_stops_at_floor_over_tau(rng, dtype):
     R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-30, 40, record=res)
 
     def run(floor):
-        sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
-        scratch = [np.empty((3, shape[1]), dtype) for _ in range(2)]
-        ring = np.empty((3, K.RING_ROWS, shape[1]), dtype)
-        return K.huber_prox(vd, a2, eta, kappa, 1e-30, 40, 0, floor, False, *sets[0],
-                            *sets[1], *scratch, ring, np.zeros(shape[1], dtype), 4,
-                            np.empty((shape[0], 4)))[0]
+        return _huber_prox(vd, a2, eta, kappa, 1e-30, 40, floor=floor)[0]
 
     assert run(0.0) == 40
     # tau_next of iteration n (the loop's step sizes), and a floor met at iteration 7
@@ -283,16 +279,9 @@ def test_huber_prox_loop_matches_reference(rng, dtype):
     shape = (9, 11)
     vd = positive_field(rng, shape, dtype)
     a2, eta, kappa = 0.02, 0.5, 0.1
-    sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
-    rows = 4
-    nblk = -(-shape[0] // rows)
-    scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
-    ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
-    it, parity = K.huber_prox(vd, a2, eta, kappa, 1e-6, 500, 0, 0.0, False, *sets[0], *sets[1],
-                              *scratch, ring, np.zeros(shape[1], dtype), rows,
-                              np.empty((shape[0], 4)))
+    it, x = _huber_prox(vd, a2, eta, kappa, 1e-6, 500)
     x_ref, _, it_ref = R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-6, 500)
     if dtype == np.float64:
         assert it == it_ref
-    assert_close(sets[parity][0], x_ref, dtype, scale=1.0) if dtype == np.float64 else \
-        np.testing.assert_allclose(sets[parity][0], x_ref, atol=1e-4)
+    assert_close(x, x_ref, dtype, scale=1.0) if dtype == np.float64 else \
+        np.testing.assert_allclose(x, x_ref, atol=1e-4)
