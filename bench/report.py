@@ -78,15 +78,18 @@ def paper(groups):
         for b in benches:
             e = b["extra_info"]
             sp = e.get("speedup_vs_peer", 1.0 if e.get("reference") else float("nan"))
-            if param(b) == "fused-paper":
-                ok = sp >= 20
+            turns = e.get("speedup_vs_peer_interleaved")
+            if param(b) == "fused-paper":  # judged on the lower of the two ratios
+                ok = min(sp, turns if turns is not None else sp) >= 20
             rows.append(f"| {param(b)} | {b['stats']['min']:.3f} | "
                         f"{e['ms_per_ipiano_iteration']:.2f} | {e['us_per_pd_iteration']:.1f} | "
-                        f"{e['pd_iterations']} | {sp:.1f}x | {e.get('others_cpu', 0):.2f} |")
+                        f"{e['pd_iterations']} | {sp:.1f}x | "
+                        f"{f'{turns:.1f}x' if turns is not None else '-'} | "
+                        f"{e.get('others_cpu', 0):.2f} |")
         return g, "\n".join([
             "| implementation | seconds (20 it.) | ms / iPiano it. | us / primal-dual it. "
-            "| primal-dual it. | speed-up vs peer | others_cpu |",
-            "|---|---|---|---|---|---|---|", *rows]), ok
+            "| primal-dual it. | speed-up vs peer | in turns | others_cpu |",
+            "|---|---|---|---|---|---|---|---|", *rows]), ok
     return None
 
 
