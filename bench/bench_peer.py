@@ -94,3 +94,18 @@ def test_paper_ipiano(benchmark, is_smoke, need_data, impl):
                                                     max_iter=iters, tol=0.0)
                 tp, tf = _best_in_turns([peer_run, run], INTERLEAVED)
                 benchmark.extra_info["speedup_vs_peer_interleaved"] = tp / tf
+
+
+def test_paper_profile_accounts_for_the_run(need_data):
+    """``bench.paper_profile`` times every kernel of the run, and only within it."""
+    from .paper_profile import profile
+
+    total, timed = profile(side=32, iterations=2)
+    assert set(timed.calls) >= {"huber_prox", "paper_tests", "paper_gradients", "v_step",
+                                "u_step_prox"}
+    assert timed.calls["huber_prox"] >= 2 and timed.pd_iterations >= timed.calls["huber_prox"]
+    assert 0.0 < sum(timed.seconds.values()) <= total
+    # the solver's kernels are restored after the timed run
+    from fastosmosis import _driver, kernels
+
+    assert _driver.K is kernels
