@@ -196,11 +196,19 @@ def _bands(height):
 
 
 def _check_init(init, a, alpha_blur, channels):
-    """init="mean" divides by sum(alpha) and sum(1 - alpha): refuse 0 before any work."""
+    """init="mean" divides by sum(alpha) and sum(1 - alpha): refuse 0 before any work.
+
+    With ``alpha_blur`` the test reads the indicator of alpha == 1 without blurring it:
+    the blurred indicator is 0 everywhere exactly when the indicator is (the Gaussian's
+    weights are positive), and 1 everywhere when it is (they sum to 1 under reflection,
+    where the blur itself may round 1 to 1 - 1e-16 and let an all-ones alpha through).
+    """
     if init != "mean":
         return
     for c in range(channels if a.channels > 1 else 1):
-        alpha = _alpha_source(a, c, alpha_blur)(slice(None))
+        alpha = a.channel(c)
+        if alpha_blur is not None:
+            alpha = (alpha == 1).astype(np.float64)
         if alpha.sum() == 0 or (1 - alpha).sum() == 0:
             which = "0" if alpha.sum() == 0 else "1"
             raise ValueError(f"init: 'mean' needs alpha not all {which} (channel {c})")

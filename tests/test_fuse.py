@@ -202,6 +202,8 @@ inf[0, 0] = np.inf
     (dict(warm_start="yes"), "warm_start"),
     (dict(init="mean", alpha=np.zeros((4, 5))), "init"),
     (dict(init="mean", alpha=np.ones((4, 5))), "init"),
+    (dict(init="mean", alpha=np.full((4, 5), 0.5), alpha_blur=1.0), "not all 0"),
+    (dict(init="mean", alpha=np.ones((4, 5)), alpha_blur=1.0), "not all 1"),
 ])
 def test_bad_input_raises_value_error_naming_it(changes, word):
     with pytest.raises(ValueError, match=word):
@@ -335,6 +337,19 @@ def test_pd_tol_rel_loosens_early_prox_calls_only(rng):
         fuse(f, b, alpha, pd_tol_rel=-1.0)
     with pytest.raises(ValueError, match="pd_tol_rel"):
         fuse(f, b, alpha, scheme="paper", pd_tol_rel=1e-2)
+
+
+def test_mean_init_check_does_not_blur(rng, monkeypatch):
+    """The init="mean" check reads alpha == 1 unblurred; each channel is blurred once."""
+    import fastosmosis.api as api
+
+    f, b, alpha = small_problem(rng, (9, 8), 3)
+    alpha = alpha[..., None].repeat(3, axis=2)
+    blurs = []
+    real = api.gaussian_filter
+    monkeypatch.setattr(api, "gaussian_filter", lambda x, s: blurs.append(s) or real(x, s))
+    fuse(f, b, alpha, init="mean", alpha_blur=1.5, max_iter=1)
+    assert blurs == [1.5] * 3
 
 
 @pytest.mark.parametrize("init", ["foreground", "blend", "mean"])
