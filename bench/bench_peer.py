@@ -53,10 +53,13 @@ def test_paper_ipiano(benchmark, is_smoke, need_data, impl):
     f, b, a = puppets_channel_crop(side)
     eps = SETTINGS["epsilon"]
     kw = {k: v for k, v in SETTINGS.items() if k != "epsilon"}
+
+    def peer_run():
+        return fuse_paper_scipy(f, b, a, **SETTINGS, max_iter=iters, tol=0.0)
+
     if impl == "scipy-sparse-peer":
         benchmark.extra_info["reference"] = True
-        run = lambda: fuse_paper_scipy(f, b, a, **SETTINGS, max_iter=iters,  # noqa: E731
-                                       tol=0.0)
+        run = peer_run
         out = benchmark.pedantic(run, rounds=1 if is_smoke else 3)
         n, pd = out["iterations"], out["pd_iterations"]
     elif impl == "numpy-reference":
@@ -90,8 +93,6 @@ def test_paper_ipiano(benchmark, is_smoke, need_data, impl):
         elif _peer.get(side, (None,))[0]:
             benchmark.extra_info["speedup_vs_peer"] = _peer[side][0] / t
             if impl == "fused-paper":
-                peer_run = lambda: fuse_paper_scipy(f, b, a, **SETTINGS,  # noqa: E731
-                                                    max_iter=iters, tol=0.0)
                 tp, tf = _best_in_turns([peer_run, run], INTERLEAVED)
                 benchmark.extra_info["speedup_vs_peer_interleaved"] = tp / tf
 

@@ -347,8 +347,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         Added to f and b for positivity, removed from the result.
     dtype : float64 or float32
         Working precision; the energy and its sums are accumulated in float64 either
-        way. In float32 the primal-dual loop also stops at its rounding floor (a few
-        ulps over its step size), where float64 goes on to ``pd_tol``.
+        way. In float32 the primal-dual loop also stops at its rounding floor (one
+        ulp of the largest input value over its step size), where float64 goes on to ``pd_tol``.
     threads : int or None
         Numba threads for this call (restored afterwards).
     callback : callable or None
