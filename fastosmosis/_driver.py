@@ -92,7 +92,7 @@ class _HuberProx:
         """Prox of ``a2 eta H_eps`` at vd; returns (result array, iterations)."""
         warm = self.warm_start and self.calls > 0
         a, b = self.sets
-        iters, parity = K.huber_prox(
+        iters, parity, _ = K.huber_prox(
             vd, a2, self.eta, self.kappa, self.pd_tol, self.pd_max_iter, self.plateau,
             self.floor_scale * float(vd.max()) if self.floor_scale else 0.0,
             warm, *a, *b, *self.scratch, self.ring, self.zero, self.block_rows,

@@ -258,8 +258,17 @@ def _next_steps(g, theta, tau, sigma):
     return theta_next, theta_next * tau, sigma / theta_next
 
 
+@njit(**JIT)
+def _predicted(res, res_before):
+    """The next residual if it falls by the ratio of the last one (not below 0, and
+    not above ``res`` where the residual rose); inf without two residuals yet."""
+    if not res_before < math.inf:
+        return math.inf
+    return res * min(1.0, res / res_before)
+
+
 @njit(
-    both(lambda A, F: types.UniTuple(INT, 2)(
+    both(lambda A, F: types.UniTuple(INT, 3)(
         A, types.float64, types.float64, types.float64, types.float64, INT, INT,
         types.float64, types.boolean, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"),
         row(F), INT, PARTIAL)),
@@ -268,19 +277,24 @@ def _next_steps(g, theta, tau, sigma):
 def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
                scratch1, scratch2, ring, zero, block_rows, partial):
-    """Run the primal-dual loop; return (iterations, parity).
+    """Run the primal-dual loop; return (iterations, parity, redone).
 
-    The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd. The result
-    x and the final dual lie in set a (x, xbar, y1, y2 = xa, xba, y1a, y2a) when parity
-    is 0, in set b when it is 1. ``plateau`` > 0 also stops when the residual has not
-    reached a new minimum for that many iterations, and ``floor`` > 0 when it is below
-    ``floor / tau_next`` (the float32 rounding floor: the rounding of x alone makes
-    |x - x_new| / tau_next of that order, growing as tau shrinks). The
-    step sizes tau, sigma, theta are carried in float64 and rounded to the image's type
-    at each iteration's call. After the first iteration the loop runs two iterations
-    per pass (``pd_pair``, ``ring`` its row buffers, ``partial`` 4 columns); where the
-    first of the two meets the stopping rule, it is redone alone, so the iterates and
-    counts are those of one iteration at a time.
+    The dual starts from (y1a, y2a) when ``warm`` is true, else from grad vd; x and xbar
+    start at vd. The result x and the final dual lie in set a (x, xbar, y1, y2 = xa,
+    xba, y1a, y2a) when parity is 0, in set b when it is 1. ``plateau`` > 0 also stops
+    when the residual has not reached a new minimum for that many iterations, and
+    ``floor`` > 0 when it is below ``floor / tau_next`` (the float32 rounding floor: the
+    rounding of x alone makes |x - x_new| / tau_next of that order, growing as tau
+    shrinks). The step sizes tau, sigma, theta are carried in float64 and rounded to the
+    image's type at each iteration's call.
+
+    The loop runs two iterations per pass (``pd_pair``, ``ring`` its row buffers,
+    ``partial`` 4 columns) and one at a time (``pd_iteration``) where the residual,
+    falling by the ratio of its last step, would meet the tolerance at the next
+    iteration, or one iteration is left. Where the first of a pair meets the stopping
+    rule all the same (a plateau, or a residual that fell faster), the pair is thrown
+    away and that iteration redone alone (``redone`` = 1), so the iterates and counts
+    are those of one iteration at a time either way.
     """
     if not warm:
         grad(vd, y1a, y2a)
@@ -290,19 +304,20 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
     theta = 1.0
     best = math.inf
     since_best = 0
-    theta_n, tau_n, sigma_n = _next_steps(g, theta, tau, sigma)
-    res = pd_iteration(vd, vd, vd, y1a, y2a, xb_, xbb, y1b, y2b, scratch1, scratch2, zero,
-                       a2, tau, sigma, theta, tau_n, sigma_n, kappa, eta, block_rows,
-                       partial)
-    parity = 1
-    it = 1
-    theta, tau, sigma = theta_n, tau_n, sigma_n
-    stop, best, since_best = _stops(res, pd_tol, floor, tau, plateau, best, since_best)
+    res_before = res_last = math.inf
+    parity = 0
+    it = 0
+    redone = 0
+    stop = False
     while not stop and it < pd_max_iter:
-        src = (xa, xba, y1a, y2a) if parity == 0 else (xb_, xbb, y1b, y2b)
+        if it == 0:
+            src = (vd, vd, y1a, y2a)
+        else:
+            src = (xa, xba, y1a, y2a) if parity == 0 else (xb_, xbb, y1b, y2b)
         dst = (xb_, xbb, y1b, y2b) if parity == 0 else (xa, xba, y1a, y2a)
         theta_n, tau_n, sigma_n = _next_steps(g, theta, tau, sigma)
-        if it + 2 <= pd_max_iter:
+        near_end = _predicted(res_last, res_before) < max(pd_tol, floor / tau_n)
+        if it + 2 <= pd_max_iter and not near_end:
             theta_2, tau_2, sigma_2 = _next_steps(g, theta_n, tau_n, sigma_n)
             res, res2 = pd_pair(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
                                 dst[3], scratch1, scratch2, ring, zero, a2, kappa, eta,
@@ -314,15 +329,20 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                 parity ^= 1
                 it += 2
                 theta, tau, sigma = theta_2, tau_2, sigma_2
+                res_before, res_last = res, res2
                 stop, best, since_best = _stops(res2, pd_tol, floor, tau, plateau, best,
                                                 since_best)
                 continue
-        # one iteration alone, and the loop ends: it is the last one allowed, or the
-        # first of a pair that met the stopping rule
-        pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2], dst[3],
-                     scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n, sigma_n, kappa,
-                     eta, block_rows, partial)
+            redone = 1
+        # one iteration alone
+        res = pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
+                           dst[3], scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n,
+                           sigma_n, kappa, eta, block_rows, partial)
         parity ^= 1
         it += 1
-        break
-    return it, parity
+        theta, tau, sigma = theta_n, tau_n, sigma_n
+        res_before, res_last = res_last, res
+        if redone:  # the pair's first iteration, which met the rule: the same residual
+            break
+        stop, best, since_best = _stops(res, pd_tol, floor, tau, plateau, best, since_best)
+    return it, parity, redone

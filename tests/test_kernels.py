@@ -213,16 +213,17 @@ def test_pd_pair_is_two_iterations(rng, shape, dtype, rows):
 
 
 def _huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, floor=0.0, rows=4):
-    """Run kernels.huber_prox with fresh buffers (cold dual); return (iterations, x)."""
+    """Run kernels.huber_prox with fresh buffers (cold dual); return (iterations, x,
+    redone)."""
     shape, dtype = vd.shape, vd.dtype
     nblk = -(-shape[0] // rows)
     sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
     scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
     ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
-    it, parity = K.huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, floor, False,
-                              *sets[0], *sets[1], *scratch, ring, np.zeros(shape[1], dtype),
-                              rows, np.empty((shape[0], 4)))
-    return it, sets[parity][0]
+    it, parity, redone = K.huber_prox(
+        vd, a2, eta, kappa, pd_tol, pd_max_iter, 0, floor, False, *sets[0], *sets[1],
+        *scratch, ring, np.zeros(shape[1], dtype), rows, np.empty((shape[0], 4)))
+    return it, sets[parity][0], redone
 
 
 @pytest.mark.parametrize("cap", [1, 2, 3, 4, 7])
@@ -232,17 +233,23 @@ def test_huber_prox_pairs_keep_single_iteration_counts(rng, cap):
     shape, dtype = (12, 10), np.float64
     vd = positive_field(rng, shape, dtype)
     a2, eta, kappa = 0.02, 0.5, 0.1
-    it, x = _huber_prox(vd, a2, eta, kappa, 1e-30, cap)
+    it, x, _ = _huber_prox(vd, a2, eta, kappa, 1e-30, cap)
     x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, 1e-30, cap)
     assert it == it_ref == cap
     assert_close(x, x_ref, dtype, scale=1.0)
-    # tolerances that stop at each count from 2 to 9: odd counts end inside a pair
-    for stop_at in range(2, 10):
+    # tolerances that stop at each count from 1 to 19. The loop runs a pair unless the
+    # residual, falling by its last ratio, would meet the tolerance at the next
+    # iteration: a stop at the first iteration (no ratio yet) ends inside a pair, which
+    # is thrown away and redone alone; once the ratios rise smoothly (here from the
+    # fourth iteration on) no pair is thrown away
+    for stop_at in range(1, 20):
         tol = _residual_after(vd, a2, eta, kappa, stop_at) * (1 + 1e-9)
-        it, x = _huber_prox(vd, a2, eta, kappa, tol, 100)
+        it, x, redone = _huber_prox(vd, a2, eta, kappa, tol, 100)
         x_ref, _, it_ref = R.huber_prox(vd, a2, eta, kappa, tol, 100)
-        assert it == it_ref
+        assert it == it_ref == stop_at
         assert_close(x, x_ref, dtype, scale=1.0)
+        if stop_at == 1 or stop_at >= 5:
+            assert redone == (stop_at == 1), stop_at
 
 
 def test_huber_prox_floor_stops_at_floor_over_tau(rng, dtype):
@@ -279,7 +286,7 @@ def test_huber_prox_loop_matches_reference(rng, dtype):
     shape = (9, 11)
     vd = positive_field(rng, shape, dtype)
     a2, eta, kappa = 0.02, 0.5, 0.1
-    it, x = _huber_prox(vd, a2, eta, kappa, 1e-6, 500)
+    it, x, _ = _huber_prox(vd, a2, eta, kappa, 1e-6, 500)
     x_ref, _, it_ref = R.huber_prox(vd.astype(np.float64), a2, eta, kappa, 1e-6, 500)
     if dtype == np.float64:
         assert it == it_ref
