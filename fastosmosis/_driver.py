@@ -195,8 +195,12 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
         """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
         gap_u = gap_v = 0.0
         if sch.paper:
+            # until a block moves, gu and gv hold the paper gradients at this (u, v), the
+            # ones the tests would compute (gv without a smooth regulariser's part)
+            fresh = test_u and test_v
             s0, su, ipu, squ, sv, ipv, sqv, v_min = K.paper_tests(
-                p1, p2, u, v, v_start, w, osm, mu, test_u, test_v, partial)
+                p1, p2, u, v, v_start, w, gu, gv, osm, mu, test_u, test_v, fresh,
+                fresh and not smooth_reg, partial)
             if smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
                 rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
                 sv, ipv = sv + eta * (rp - rv), ipv + eta * rip

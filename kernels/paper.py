@@ -86,15 +86,20 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
     return (column_sum(partial, 0),)
 
 
-@njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, F, F, types.boolean, types.boolean,
-                                    PARTIAL)), parallel=True, **JIT)
-def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
+@njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, A, F, F, types.boolean,
+                                    types.boolean, types.boolean, types.boolean, PARTIAL)),
+      parallel=True, **JIT)
+def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv, partial):
     """Both descent tests of MODEL.md 6 item 3 at the current (u, v), in one pass.
 
     Returns (S(u, v), S(p1, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2, S(u, p2),
     <gv_paper(u, v), p2 - v>, ||p2 - v||^2, min p2), with A built from ``va`` (v at the
     start of the iteration); a block whose flag is False is skipped (its entries are 0,
-    min p2 is inf).
+    min p2 is inf). ``use_gu`` / ``use_gv``: read the gradient from ``gu`` / ``gv``
+    instead of computing it, where the caller knows that it holds ``paper_gradients``'
+    at this (u, v) with va = v (no block has moved since): the same expression (equal up
+    to rounding, each kernel compiled on its own), without its 5 and 9 divisions per
+    pixel.
     """
     h, wd = u.shape
     half, two = u.dtype.type(0.5), u.dtype.type(2)
@@ -110,7 +115,16 @@ def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
         su = 0.0
         ipu = 0.0
         squ = 0.0
-        if do_u:
+        if do_u and use_gu:
+            for j in range(wd):
+                pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
+                vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
+                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
+                su += a + b
+                d = pc - u[i, j]
+                ipu += gu[i, j] * d
+                squ += d * d
+        elif do_u:
             for j in range(wd):
                 uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
                 vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
@@ -125,7 +139,16 @@ def paper_tests(p1, p2, u, v, va, w, osm, mu, do_u, do_v, partial):
         sv = 0.0
         ipv = 0.0
         sqv = 0.0
-        if do_v:
+        if do_v and use_gv:
+            for j in range(wd):
+                uc, _, ud, _, ur = _neighbours(u, i, j, h, wd)
+                pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
+                a, b = _s_pixel(uc, pc, ud, pd, ur, pr, w[i, j], ho, hm)
+                sv += a + b
+                d = pc - v[i, j]
+                ipv += gv[i, j] * d
+                sqv += d * d
+        elif do_v:
             for j in range(wd):
                 uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
                 vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)

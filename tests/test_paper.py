@@ -49,8 +49,10 @@ def test_paper_descent_tests(rng, shape, dtype):
     u64, v64, va64, w64, p164, p264 = (x.astype(np.float64) for x in (u, v, va, w, p1, p2))
     ru = R.paper_u_test(p164, u64, v64, va64, w64, 1.0, 100.0)
     rv = R.paper_v_test(u64, v64, p264, w64, 1.0, 100.0)
+    unused = np.full_like(u, np.nan)  # read by no loop while use_gu, use_gv are False
     for do_u, do_v in ((True, True), (True, False), (False, True)):
-        got = K.paper_tests(p1, p2, u, v, va, w, 1.0, 100.0, do_u, do_v, part)
+        got = K.paper_tests(p1, p2, u, v, va, w, unused, unused, 1.0, 100.0, do_u, do_v,
+                            False, False, part)
         part_u = (ru[0], ru[2], ru[3]) if do_u else (0.0,) * 3
         part_v = (rv[0], rv[2], rv[3]) if do_v else (0.0,) * 3
         want = (ru[1], *part_u, *part_v)
@@ -58,6 +60,22 @@ def test_paper_descent_tests(rng, shape, dtype):
             assert_close(a, b, dtype, scale=max(abs(b), 1.0))
         assert got[7] == (p2.min() if do_v else np.inf)
     assert ru[1] == pytest.approx(rv[1])  # both tests share S(u, v)
+
+
+def test_paper_tests_read_the_gradients_they_would_compute(rng, shape, dtype):
+    """use_gu / use_gv (no block has moved since paper_gradients): the tests read gu and
+    gv instead of computing them, and give the same numbers up to rounding (each loop is
+    compiled, vectorised and summed on its own)."""
+    u, v, w, p1, p2 = (positive_field(rng, shape, dtype) for _ in range(5))
+    part = np.empty((shape[0], 8))
+    gu, gv = np.empty_like(u), np.empty_like(u)
+    K.paper_gradients(u, v, w, 1.3, 100.0, gu, gv, part)
+    computed = K.paper_tests(p1, p2, u, v, v, w, gu, gv, 1.3, 100.0, True, True, False,
+                             False, part)
+    for use_gu, use_gv in ((True, True), (True, False), (False, True)):
+        read = K.paper_tests(p1, p2, u, v, v, w, gu, gv, 1.3, 100.0, True, True, use_gu,
+                             use_gv, part)
+        assert_close(read, computed, dtype, scale=max(abs(x) for x in computed))
 
 
 @pytest.mark.parametrize("kind", [1, 2], ids=["tikhonov", "huber"])
