@@ -178,18 +178,16 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
         |grad E| (the norm of the exact energy's gradient) is NaN for the paper scheme.
         """
         if sch.paper:
-            (s,) = K.paper_gradients(u, v, w, osm, mu, gu, gv, partial)
+            so, sm, sf, r = K.paper_gradients(u, v, w, f, alpha, osm, mu, gamma, epsilon,
+                                              reg_kind, gu, gv, partial)
             if smooth_reg:
                 K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
-            so, sm, sf, r = K.energy_terms(u, v, w, f, alpha, osm, mu, gamma, epsilon,
-                                           reg_kind, partial)
             gn = math.nan
         else:
             so, sm, sf, r, gn = K.gradient_energy(
                 u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
                 reg_kind, gu, gv, rows, rows_per_block, partial)
-            s = so + sm
-        return s, r, so + sm + sf + eta * r, math.sqrt(gn)
+        return so + sm, r, so + sm + sf + eta * r, math.sqrt(gn)
 
     def gaps(test_u, test_v, p2, v_start):
         """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""

@@ -24,6 +24,7 @@ from numba import njit, prange, types
 from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, both, tuple_of
 from .osmosis import _s_pixel
+from .regularizer import reg_value
 
 
 @njit(**JIT)
@@ -65,15 +66,20 @@ def _neighbours(x, i, j, h, w):
             x[i, max(j - 1, 0)], x[i, min(j + 1, w - 1)])
 
 
-@njit(both(lambda A, F: tuple_of(1)(A, A, A, F, F, A, A, PARTIAL)), parallel=True,
-      **JIT)
-def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
-    """Write the paper scheme's u- and v-gradients at (u, v); return (S(u, v),)."""
+@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, A, A, PARTIAL)),
+      parallel=True, **JIT)
+def paper_gradients(u, v, w, f, alpha, osm, mu, gamma, eps, kind, gu, gv, partial):
+    """Write the paper scheme's u- and v-gradients at (u, v); return the energy's terms
+    there as ``energy.energy_terms`` does (osmosis, mu fidelity, gamma fidelity,
+    regulariser without eta; ``kind`` as there), from the same pass."""
     h, wd = u.shape
     half, two = u.dtype.type(0.5), u.dtype.type(2)
-    ho, hm = half * osm, half * mu
+    ho, hm, hg = half * osm, half * mu, half * gamma
     for i in prange(h):
-        acc = 0.0
+        so = 0.0
+        sm = 0.0
+        sf = 0.0
+        r = 0.0
         for j in range(wd):
             uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
             vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
@@ -81,9 +87,14 @@ def paper_gradients(u, v, w, osm, mu, gu, gv, partial):
             gv[i, j] = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, w[i, j], osm, mu, half,
                            two)
             a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
-            acc += a + b
-        partial[i, 0] = acc
-    return (column_sum(partial, 0),)
+            so += a
+            sm += b
+            e = uc - f[i, j]
+            sf += hg * alpha[i, j] * e * e
+            r += reg_value(vd - vc, vr - vc, kind, eps)
+        partial[i, 0], partial[i, 1], partial[i, 2], partial[i, 3] = so, sm, sf, r
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_sum(partial, 3))
 
 
 @njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, A, F, F, types.boolean,

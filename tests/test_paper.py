@@ -33,14 +33,20 @@ def test_osmosis_matrix_reference_is_the_stencil(rng):
     assert np.sum(R.osmosis_matrix(v) @ np.ones(u.size)) == pytest.approx(0, abs=1e-12)
 
 
-def test_paper_gradients(rng, shape, dtype):
-    u, v, w = (positive_field(rng, shape, dtype) for _ in range(3))
+@pytest.mark.parametrize("kind", [1, 2], ids=["tikhonov", "huber"])
+def test_paper_gradients(rng, shape, dtype, kind):
+    u, v, w, f = (positive_field(rng, shape, dtype) for _ in range(4))
+    alpha = positive_field(rng, shape, dtype, 0.0, 1.0)
     gu, gv = np.empty_like(u), np.empty_like(u)
-    (s,) = K.paper_gradients(u, v, w, 1.2, 100.0, gu, gv, np.empty((shape[0], 4)))
-    u64, v64, w64 = (x.astype(np.float64) for x in (u, v, w))
+    terms = K.paper_gradients(u, v, w, f, alpha, 1.2, 100.0, 2.0, 0.05, kind, gu, gv,
+                              np.empty((shape[0], 4)))
+    u64, v64, w64, f64, a64 = (x.astype(np.float64) for x in (u, v, w, f, alpha))
     assert_close(gu, R.paper_gu(u64, v64, v64, 1.2), dtype)
     assert_close(gv, R.paper_gv(u64, v64, w64, 1.2, 100.0), dtype)
-    assert_close(s, sum(R.smooth_value(u64, v64, w64, 1.2, 100.0)), dtype)
+    # the energy's terms, as energy_terms gives them
+    ref = R.energy_terms(u64, v64, w64, f64, a64, 1.2, 100.0, 2.0, 0.05, kind)
+    for a, b in zip(terms, ref, strict=True):
+        assert_close(a, b, dtype, scale=max(abs(b), 1.0))
 
 
 def test_paper_descent_tests(rng, shape, dtype):
@@ -69,7 +75,7 @@ def test_paper_tests_read_the_gradients_they_would_compute(rng, shape, dtype):
     u, v, w, p1, p2 = (positive_field(rng, shape, dtype) for _ in range(5))
     part = np.empty((shape[0], 8))
     gu, gv = np.empty_like(u), np.empty_like(u)
-    K.paper_gradients(u, v, w, 1.3, 100.0, gu, gv, part)
+    K.paper_gradients(u, v, w, w, w, 1.3, 100.0, 1.0, 0.05, 2, gu, gv, part)
     computed = K.paper_tests(p1, p2, u, v, v, w, gu, gv, 1.3, 100.0, True, True, False,
                              False, part)
     for use_gu, use_gv in ((True, True), (True, False), (False, True)):
