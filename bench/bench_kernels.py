@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 
 import fastosmosis.kernels as K
-from fastosmosis._driver import block_rows
+from fastosmosis._driver import prox_block_rows
 
 from ._bandwidth import copy_kernel
 from .bench_solver import PD_SCALARS, pd_state
@@ -63,12 +63,12 @@ def problem(side, dtype):
         _problem.clear()
         dt = np.dtype(dtype)
         state = pd_state(side, dt.type)
-        rows = block_rows(side)
+        rows = prox_block_rows(side)
         nblk = -(-side // rows)
         outs = [np.empty_like(state[0]) for _ in range(4)]
         scratch = [np.empty((nblk, side), dt) for _ in range(2)]
         _problem[key] = (*state, *outs, *scratch, np.zeros(side, dt), *PD_SCALARS, rows,
-                         np.empty((side, 2)))
+                         np.empty((side, 2)), np.inf)
     return _problem[key]
 
 
@@ -79,7 +79,7 @@ def pair_arguments(args):
     h, w = state_out[0].shape
     ring = np.empty((len(scratch[0]), K.RING_ROWS, w), state_out[0].dtype)
     return (*state_out, *scratch, ring, zero, a2, kappa, eta, tau, sigma, theta, tau_next,
-            sigma_next, *SECOND, rows, np.empty((h, 4)))
+            sigma_next, *SECOND, rows, np.empty((h, 4)), np.inf, np.inf)
 
 
 def copy_arrays(args):

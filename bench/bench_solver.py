@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastosmosis.kernels as K
-from fastosmosis._driver import block_rows, solve_channel
+from fastosmosis._driver import prox_block_rows, solve_channel
 from tests import reference as R
 
 from .conftest import puppets_crop
@@ -34,12 +34,12 @@ def test_pd_iteration(benchmark, size, impl):
         benchmark.extra_info["reference"] = True
         benchmark(R.pd_iteration, *state, *PD_SCALARS)
         return
-    rows = block_rows(size)
+    rows = prox_block_rows(size)
     nblk = -(-size // rows)
     outs = [np.empty_like(state[0]) for _ in range(4)]
     scratch = [np.empty((nblk, size), dtype) for _ in range(2)]
     args = (*state, *outs, *scratch, np.zeros(size, dtype), *PD_SCALARS, rows,
-            np.empty((size, 2)))
+            np.empty((size, 2)), np.inf)
     K.pd_iteration(*args)
     benchmark(K.pd_iteration, *args)
     if benchmark.stats:  # None when timing is disabled

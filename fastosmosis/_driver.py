@@ -61,8 +61,15 @@ def step_size(beta: float, lipschitz: float) -> float:
 
 
 def block_rows(height: int) -> int:
-    """Rows per parallel block of the primal-dual pass (a few blocks per thread)."""
+    """Rows per parallel block of the exact scheme's passes (a few blocks per thread)."""
     return max(16, -(-height // (4 * numba.get_num_threads())))
+
+
+def prox_block_rows(height: int) -> int:
+    """Rows per parallel block of the primal-dual passes: one block per thread, since a
+    block stops computing the residual once its own rows reach the stopping threshold
+    (and each block recomputes a few rows at its border)."""
+    return max(16, -(-height // numba.get_num_threads()))
 
 
 class _HuberProx:
@@ -80,7 +87,7 @@ class _HuberProx:
             if dtype == np.float32 else 0.0
         # two sets (x, xbar, y1, y2); sets[0] holds the latest result and dual
         self.sets = [[np.empty(shape, dtype) for _ in range(4)] for _ in range(2)]
-        self.block_rows = block_rows(h)
+        self.block_rows = prox_block_rows(h)
         nblocks = -(-h // self.block_rows)
         self.scratch = (np.empty((nblocks, w), dtype), np.empty((nblocks, w), dtype))
         self.ring = np.empty((nblocks, K.RING_ROWS, w), dtype)

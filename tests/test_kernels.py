@@ -176,7 +176,7 @@ def test_pd_iteration(rng, shape, dtype, kappa):
         outs = [np.empty_like(vd) for _ in range(4)]
         scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
         res = K.pd_iteration(vd, x, xb, y1, y2, *outs, *scratch, np.zeros(shape[1], dtype),
-                             *scal, rows, np.empty((shape[0], 2)))
+                             *scal, rows, np.empty((shape[0], 2)), np.inf)
         for a, b in zip(outs, ref[:4], strict=True):
             assert_close(a, b, dtype, scale=max(1.0, np.max(np.abs(b))))
         assert_close(res, ref[4], dtype)
@@ -200,16 +200,64 @@ def test_pd_pair_is_two_iterations(rng, shape, dtype, rows):
     zero = np.zeros(w, dtype)
     mid, end, pair = ([np.empty_like(vd) for _ in range(4)] for _ in range(3))
     r1 = K.pd_iteration(vd, x, xb, y1, y2, *mid, *scratch, zero, *first, kappa, eta, rows,
-                        np.empty((h, 2)))
+                        np.empty((h, 2)), np.inf)
     r2 = K.pd_iteration(vd, *mid, *end, *scratch, zero, *second, kappa, eta, rows,
-                        np.empty((h, 2)))
+                        np.empty((h, 2)), np.inf)
     ring = np.empty((nblk, K.RING_ROWS, w), dtype)
     p1, p2 = K.pd_pair(vd, x, xb, y1, y2, *pair, *scratch, ring, zero, first[0], kappa, eta,
-                       *first[1:], *second[1:], rows, np.empty((h, 4)))
+                       *first[1:], *second[1:], rows, np.empty((h, 4)), np.inf, np.inf)
     for a, b in zip(pair, end, strict=True):
         np.testing.assert_array_equal(a, b)
-    # the row sums may round differently where the compiler inlined them differently
-    assert p1 == pytest.approx(r1, rel=1e-14) and p2 == pytest.approx(r2, rel=1e-14)
+    # the residual's sums may round differently: each pass is compiled, vectorised and
+    # summed on its own (float32 sums in float32)
+    assert_close(p1, r1, dtype)
+    assert_close(p2, r2, dtype)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 16])
+def test_residual_stops_where_it_cannot_stop_the_loop(rng, dtype, rows):
+    """``certain``: a row block stops summing the residual once its own rows reach it, and
+    the kernel returns a lower bound, at least certain / N; the iterates do not change,
+    and below the threshold the residual is the whole one."""
+    shape = (13, 11)
+    vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
+    y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
+    y1[-1, :] = 0
+    y2[:, -1] = 0
+    first = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0)
+    second = (0.05, 0.09, 11.0, 0.8, 0.08, 13.0)
+    kappa, eta, n = 0.1, 0.5, vd.size
+    nblk = -(-shape[0] // rows)
+    scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
+    ring = np.empty((nblk, K.RING_ROWS, shape[1]), dtype)
+    zero = np.zeros(shape[1], dtype)
+
+    def single(certain):
+        out = [np.empty_like(vd) for _ in range(4)]
+        r = K.pd_iteration(vd, x, xb, y1, y2, *out, *scratch, zero, *first, kappa, eta,
+                           rows, np.empty((shape[0], 2)), *certain)
+        return (r,), out
+
+    def pair(certain):
+        out = [np.empty_like(vd) for _ in range(4)]
+        r = K.pd_pair(vd, x, xb, y1, y2, *out, *scratch, ring, zero, first[0], kappa, eta,
+                      *first[1:], *second[1:], rows, np.empty((shape[0], 4)), *certain)
+        return r, out
+
+    for run, k in ((single, 1), (pair, 2)):
+        full, ref = run((np.inf,) * k)
+        # some block's sum is at least the total over the number of blocks
+        low = tuple(r * n / (2 * nblk) for r in full)
+        for certain in (tuple(2 * r * n for r in full), low, (0.0,) * k,
+                        (np.inf, low[-1])[-k:]):
+            got, out = run(certain)
+            for r, r_full, c in zip(got, full, certain, strict=True):
+                if c > r_full * n:  # never reached: the whole residual
+                    assert r == r_full
+                else:  # a lower bound past the threshold (0: nothing summed)
+                    assert min(c, r_full * n) / n <= r <= r_full * (1 + 1e-12)
+            for a, b in zip(out, ref, strict=True):
+                np.testing.assert_array_equal(a, b)
 
 
 def _huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, floor=0.0, rows=4):
