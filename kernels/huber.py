@@ -319,7 +319,7 @@ def _next_steps(g, theta, tau, sigma):
     return theta_next, theta_next * tau, sigma / theta_next
 
 
-CERTAIN_MARGIN = 2.0
+CERTAIN_MARGIN = 1.5
 
 
 @njit(**JIT)
