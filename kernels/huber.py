@@ -325,8 +325,9 @@ CERTAIN_MARGIN = 1.5
 @njit(**JIT)
 def _certain(pd_tol, floor, tau_next, plateau, n):
     """The residual sum past which the kernels may stop summing it: CERTAIN_MARGIN times
-    the loop's threshold (so the residuals that the stopping rule and the prediction of
-    the loop's end read are whole ones); inf where the plateau rule needs every value."""
+    the loop's threshold, so that the residuals near the threshold, which the prediction
+    of the loop's end reads, are whole ones; inf where the plateau rule needs every
+    value."""
     if plateau > 0:
         return math.inf
     return max(pd_tol, floor / tau_next) * n * CERTAIN_MARGIN
@@ -335,8 +336,7 @@ def _certain(pd_tol, floor, tau_next, plateau, n):
 @njit(**JIT)
 def _predicted(res, res_before):
     """The next residual if it falls by the ratio of the last one (not above ``res``
-    where the residual rose); inf without two residuals yet (or where one was only known
-    to be too large to stop the loop)."""
+    where the residual rose); inf without two residuals yet."""
     if not res_before < math.inf:
         return math.inf
     return res * min(1.0, res / res_before)

@@ -161,14 +161,24 @@ def test_descent_pair(rng, shape, dtype, kind):
             assert t[7] == (p2.min() if do_v else np.inf)
 
 
-@pytest.mark.parametrize("shape", SHAPES + [(40, 9)])
-@pytest.mark.parametrize("kappa", [0.1, 0.05])
-def test_pd_iteration(rng, shape, dtype, kappa):
-    """One fused primal-dual iteration, with row blocks of 16 rows and of 3 rows."""
+# (a2, tau, sigma, theta, tau_next, sigma_next) of two successive iterations
+PAIR_STEPS = ((0.05, 0.1, 9.0, 0.9, 0.09, 11.0), (0.05, 0.09, 11.0, 0.8, 0.08, 13.0))
+
+
+def _pd_state(rng, shape, dtype):
+    """(vd, x, xbar, y1, y2) of a primal-dual iteration, with the dual's invariant."""
     vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
     y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
     y1[-1, :] = 0  # the invariant of the dual (grad^T reads these as 0)
     y2[:, -1] = 0
+    return vd, x, xb, y1, y2
+
+
+@pytest.mark.parametrize("shape", SHAPES + [(40, 9)])
+@pytest.mark.parametrize("kappa", [0.1, 0.05])
+def test_pd_iteration(rng, shape, dtype, kappa):
+    """One fused primal-dual iteration, with row blocks of 16 rows and of 3 rows."""
+    vd, x, xb, y1, y2 = _pd_state(rng, shape, dtype)
     scal = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0, kappa, 0.5)
     ref = R.pd_iteration(*(a.astype(np.float64) for a in (vd, x, xb, y1, y2)), *scal)
     for rows in (block_rows(shape[0]), 3):
@@ -187,12 +197,8 @@ def test_pd_iteration(rng, shape, dtype, kappa):
 def test_pd_pair_is_two_iterations(rng, shape, dtype, rows):
     """pd_pair: the same iterates as two pd_iteration calls, bit for bit, whatever the
     row blocks (its halo rows at every block border, the first and last image rows)."""
-    vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
-    y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
-    y1[-1, :] = 0
-    y2[:, -1] = 0
-    first = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0)
-    second = (0.05, 0.09, 11.0, 0.8, 0.08, 13.0)
+    vd, x, xb, y1, y2 = _pd_state(rng, shape, dtype)
+    first, second = PAIR_STEPS
     kappa, eta = 0.1, 0.5
     h, w = shape
     nblk = -(-h // rows)
@@ -220,12 +226,8 @@ def test_residual_stops_where_it_cannot_stop_the_loop(rng, dtype, rows):
     the kernel returns a lower bound, at least certain / N; the iterates do not change,
     and below the threshold the residual is the whole one."""
     shape = (13, 11)
-    vd, x, xb = (positive_field(rng, shape, dtype) for _ in range(3))
-    y1, y2 = (positive_field(rng, shape, dtype, -0.3, 0.3) for _ in range(2))
-    y1[-1, :] = 0
-    y2[:, -1] = 0
-    first = (0.05, 0.1, 9.0, 0.9, 0.09, 11.0)
-    second = (0.05, 0.09, 11.0, 0.8, 0.08, 13.0)
+    vd, x, xb, y1, y2 = _pd_state(rng, shape, dtype)
+    first, second = PAIR_STEPS
     kappa, eta, n = 0.1, 0.5, vd.size
     nblk = -(-shape[0] // rows)
     scratch = [np.empty((nblk, shape[1]), dtype) for _ in range(2)]
