@@ -18,8 +18,10 @@ pd_iteration moves 36-46 GB/s in both, so the ratio reads 73-81% or 42-49% depen
 the state. Read the copy's GB/s beside the ratio; ``pct_of_copy_interleaved`` times the
 copies and the iterations in turns, so that both see the same state.
 
-``fused-pair`` times ``kernels.pd_pair``, which the primal-dual loop runs after its first
-iteration: two iterations in one pass, the middle iterate kept in per-block row buffers.
+``fused-pair`` times ``kernels.pd_pair``, which the primal-dual loop runs for most of its
+iterations: two iterations in one pass, the middle iterate kept in per-block row buffers.
+Both kernels are timed with the whole residual (``certain`` = inf), the most work an
+iteration does; in the loop, a row block stops summing it once it cannot stop the loop.
 Its figures are per iteration (half the pass) with the same 9 arrays per iteration, so
 its "% of copy" can pass 100%: it is the speed of an iteration against the fastest a
 single-pass iteration could go; ``pass_GB_per_s`` is what the pass itself moves.
