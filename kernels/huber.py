@@ -19,13 +19,15 @@ last column (grad^T reads them as 0 there), which ``grad`` and the dual step pre
 
 The residual serves only the stopping rule, so a row block stops computing it once its
 own rows show that the iteration cannot stop the loop (``certain``). The row loops are
-inlined into the parallel passes (``inline="always"``): called once per row, each
-call passing a dozen arrays, they cost 5-15% more at 256 columns, at the price of a
-longer first compilation.
+inlined into the parallel passes (``inline="always"``) and take each row as an (array,
+row index) pair: called once per row, or set up with a view per row and array, they
+cost 5-15% more at 256 columns (pd_pair 1.03-1.16x over the views, 1.4-1.6x on a
+9-column image), at the price of a longer first compilation.
 """
 
 import math
 
+import numpy as np
 from numba import njit, prange, types
 
 from ._reduce import column_sum
@@ -54,38 +56,48 @@ def _dual_px(y1, y2, gb1, gb2, gx1, gx2, sigma, inv_den, eta, one, inv_sigma_nex
 
 
 @njit(inline="always", **JIT)
-def _dual_rows(xc, xd, bc, bd, y1c, y2c, sigma, inv_den, eta, inv_sigma_next, out1, out2):
-    """New dual of one row into (out1, out2) from the primal rows here (xc, bc) and
-    below (xd, bd; the same rows on the last image row); return its residual sum."""
-    w = xc.shape[0]
-    one = xc.dtype.type(1)
-    acc = xc.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
+def _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, inv_den, eta,
+               inv_sigma_next, O1, io1, O2, io2):
+    """New dual of one row into (O1[io1], O2[io2]) from the primal rows here (X[ixc],
+    B[ibc]) and below (X[ixd], B[ibd]; the same rows on the last image row) and the old
+    dual (Y1[iy1], Y2[iy2]); return its residual sum.
+
+    Every row is an (array, row index) pair, not a row view: the set-up of a dozen views
+    per row cost 3-15% of a pass at 256 columns (more on narrower images). No loop may
+    read and write rows of the same array: the vectoriser cannot tell them apart.
+    """
+    w = X.shape[1]
+    one = X.dtype.type(1)
+    acc = X.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
     for j in range(w - 1):
-        n1, n2, r = _dual_px(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
-                             xd[j] - xc[j], xc[j + 1] - xc[j], sigma, inv_den, eta, one,
+        q1, q2, r = _dual_px(Y1[iy1, j], Y2[iy2, j], B[ibd, j] - B[ibc, j],
+                             B[ibc, j + 1] - B[ibc, j], X[ixd, j] - X[ixc, j],
+                             X[ixc, j + 1] - X[ixc, j], sigma, inv_den, eta, one,
                              inv_sigma_next)
-        out1[j] = n1
-        out2[j] = n2
+        O1[io1, j] = q1
+        O2[io2, j] = q2
         acc += r
     k = w - 1  # the last column: no difference along j
-    n1, n2, r = _dual_px(y1c[k], y2c[k], bd[k] - bc[k], bc[k] - bc[k], xd[k] - xc[k],
-                         xc[k] - xc[k], sigma, inv_den, eta, one, inv_sigma_next)
-    out1[k] = n1
-    out2[k] = n2
+    q1, q2, r = _dual_px(Y1[iy1, k], Y2[iy2, k], B[ibd, k] - B[ibc, k],
+                         B[ibc, k] - B[ibc, k], X[ixd, k] - X[ixc, k], X[ixc, k] - X[ixc, k],
+                         sigma, inv_den, eta, one, inv_sigma_next)
+    O1[io1, k] = q1
+    O2[io2, k] = q2
     return acc + r
 
 
 @njit(inline="always", **JIT)
-def _dual_rows_only(bc, bd, y1c, y2c, sigma, inv_den, eta, out1, out2):
+def _dual_rows_only(B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, inv_den, eta, O1, io1, O2, io2):
     """``_dual_rows`` without the residual (and without reading x)."""
-    w = bc.shape[0]
-    one = bc.dtype.type(1)
+    w = B.shape[1]
+    one = B.dtype.type(1)
     for j in range(w - 1):
-        out1[j], out2[j] = _dual_proj(y1c[j], y2c[j], bd[j] - bc[j], bc[j + 1] - bc[j],
-                                      sigma, inv_den, eta, one)
+        O1[io1, j], O2[io2, j] = _dual_proj(Y1[iy1, j], Y2[iy2, j], B[ibd, j] - B[ibc, j],
+                                            B[ibc, j + 1] - B[ibc, j], sigma, inv_den, eta,
+                                            one)
     k = w - 1
-    out1[k], out2[k] = _dual_proj(y1c[k], y2c[k], bd[k] - bc[k], bc[k] - bc[k], sigma,
-                                  inv_den, eta, one)
+    O1[io1, k], O2[io2, k] = _dual_proj(Y1[iy1, k], Y2[iy2, k], B[ibd, k] - B[ibc, k],
+                                        B[ibc, k] - B[ibc, k], sigma, inv_den, eta, one)
 
 
 # the same loop called once per row block (the dual of the row above a block), where a
@@ -111,57 +123,69 @@ def _primal_px(vd, xo, y1c, n1c, y1u, n1u, y2c, n2c, y2l, n2l, inv_a2, tau, inv_
 
 
 @njit(inline="always", **JIT)
-def _primal_row(vd, x, y1c, y2c, n1c, n2c, y1u, n1u, inv_a2, tau, inv_tau, inv_den,
-                theta, inv_tau_next, xn, xbn):
-    """New primal (xn, xbn) of one row from the new dual of this row and the row above.
+def _primal_row(VD, iv, X, ixc, Y1, iy1, Y2, iy2, N1, in1, N2, in2, Y1U, iy1u, N1U, in1u,
+                inv_a2, tau, inv_tau, inv_den, theta, inv_tau_next, XN, ixn, XBN, ixbn):
+    """New primal (XN[ixn], XBN[ixbn]) of one row from the new dual of this row and the
+    row above; rows as (array, row index) pairs as in ``_dual_rows``.
 
-    ``y1c, y2c`` old and ``n1c, n2c`` new dual of this row, ``y1u, n1u`` old and new
-    first dual component of the row above (zeros above row 0). Returns the primal
-    residual sum of the row. Column 0 is peeled off: left of it the dual is 0.
+    ``Y1[iy1], Y2[iy2]`` old and ``N1[in1], N2[in2]`` new dual of this row,
+    ``Y1U[iy1u], N1U[in1u]`` old and new first dual component of the row above (zeros
+    above row 0).
+    Returns the primal residual sum of the row. Column 0 is peeled off: left of it the
+    dual is 0.
     """
-    w = x.shape[0]
-    zero = x.dtype.type(0)
-    a, b, r = _primal_px(vd[0], x[0], y1c[0], n1c[0], y1u[0], n1u[0], y2c[0], n2c[0], zero,
-                         zero, inv_a2, tau, inv_tau, inv_den, theta, inv_tau_next)
-    xn[0] = a
-    xbn[0] = b
+    w = X.shape[1]
+    zero = X.dtype.type(0)
+    a, b, r = _primal_px(VD[iv, 0], X[ixc, 0], Y1[iy1, 0], N1[in1, 0], Y1U[iy1u, 0],
+                         N1U[in1u, 0], Y2[iy2, 0], N2[in2, 0], zero, zero, inv_a2, tau,
+                         inv_tau, inv_den, theta, inv_tau_next)
+    XN[ixn, 0] = a
+    XBN[ixbn, 0] = b
     acc = r
     for j in range(1, w):
-        a, b, r = _primal_px(vd[j], x[j], y1c[j], n1c[j], y1u[j], n1u[j], y2c[j], n2c[j],
-                             y2c[j - 1], n2c[j - 1], inv_a2, tau, inv_tau, inv_den, theta,
+        a, b, r = _primal_px(VD[iv, j], X[ixc, j], Y1[iy1, j], N1[in1, j], Y1U[iy1u, j],
+                             N1U[in1u, j], Y2[iy2, j], N2[in2, j], Y2[iy2, j - 1],
+                             N2[in2, j - 1], inv_a2, tau, inv_tau, inv_den, theta,
                              inv_tau_next)
-        xn[j] = a
-        xbn[j] = b
+        XN[ixn, j] = a
+        XBN[ixbn, j] = b
         acc += r
     return acc
 
 
 @njit(inline="always", **JIT)
-def _primal_row_only(vd, x, n1c, n2c, n1u, inv_a2, tau, inv_tau, inv_den, theta, xn, xbn):
+def _primal_row_only(VD, iv, X, ixc, N1, in1, N2, in2, N1U, in1u, inv_a2, tau, inv_tau,
+                     inv_den, theta, XN, ixn, XBN, ixbn):
     """``_primal_row`` without the residual (and without reading the old dual)."""
-    xn[0], xbn[0] = _primal_step(vd[0], x[0], -(n1c[0] - n1u[0]) - n2c[0], inv_a2, tau,
-                                 inv_tau, inv_den, theta)
-    for j in range(1, x.shape[0]):
-        xn[j], xbn[j] = _primal_step(vd[j], x[j], -(n1c[j] - n1u[j]) - (n2c[j] - n2c[j - 1]),
-                                     inv_a2, tau, inv_tau, inv_den, theta)
+    XN[ixn, 0], XBN[ixbn, 0] = _primal_step(VD[iv, 0], X[ixc, 0],
+                                            -(N1[in1, 0] - N1U[in1u, 0]) - N2[in2, 0],
+                                            inv_a2, tau, inv_tau, inv_den, theta)
+    for j in range(1, X.shape[1]):
+        XN[ixn, j], XBN[ixbn, j] = _primal_step(
+            VD[iv, j], X[ixc, j],
+            -(N1[in1, j] - N1U[in1u, j]) - (N2[in2, j] - N2[in2, j - 1]),
+            inv_a2, tau, inv_tau, inv_den, theta)
 
 
 @njit(inline="always", **JIT)
-def _row(vd, xc, xd, bc, bd, y1c, y2c, y1u, n1u, sigma, eta, c, tau, theta, n1c, n2c, xn,
-         xbn, need):
-    """One iteration at one row: the new dual (n1c, n2c) and primal (xn, xbn) from the
-    primal rows here and below (xc, bc; xd, bd), the old dual here (y1c, y2c) and the
-    old and new first dual component above (y1u, n1u), with ``c`` the iteration's
-    ``_coefficients``. Returns the row's (dual, primal) residual sums, or (0, 0) without
-    computing them where ``need`` is false: a loop of its own for each case.
+def _row(VD, iv, X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, Y1U, iy1u, N1U, in1u, sigma,
+         eta, c, tau, theta, N1, in1, N2, in2, XN, ixn, XBN, ixbn, need):
+    """One iteration at one row: the new dual (N1[in1], N2[in2]) and primal (XN[ixn],
+    XBN[ixbn]) from the primal rows here and below (X[ixc], B[ibc]; X[ixd], B[ibd]), the
+    old dual here (Y1[iy1], Y2[iy2]) and the old and new first dual component above
+    (Y1U[iy1u], N1U[in1u]), with ``c`` the iteration's ``_coefficients``. Returns the
+    row's (dual, primal) residual sums, or (0, 0) without computing them where ``need``
+    is false: a loop of its own for each case.
     """
     if need:
-        rd = _dual_rows(xc, xd, bc, bd, y1c, y2c, sigma, c[0], eta, c[5], n1c, n2c)
-        rp = _primal_row(vd, xc, y1c, y2c, n1c, n2c, y1u, n1u, c[2], tau, c[3], c[1], theta,
-                         c[4], xn, xbn)
+        rd = _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, c[0], eta, c[5],
+                        N1, in1, N2, in2)
+        rp = _primal_row(VD, iv, X, ixc, Y1, iy1, Y2, iy2, N1, in1, N2, in2, Y1U, iy1u, N1U,
+                         in1u, c[2], tau, c[3], c[1], theta, c[4], XN, ixn, XBN, ixbn)
         return rd, rp
-    _dual_rows_only(bc, bd, y1c, y2c, sigma, c[0], eta, n1c, n2c)
-    _primal_row_only(vd, xc, n1c, n2c, n1u, c[2], tau, c[3], c[1], theta, xn, xbn)
+    _dual_rows_only(B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, c[0], eta, N1, in1, N2, in2)
+    _primal_row_only(VD, iv, X, ixc, N1, in1, N2, in2, N1U, in1u, c[2], tau, c[3], c[1],
+                     theta, XN, ixn, XBN, ixbn)
     return 0.0, 0.0
 
 
@@ -193,49 +217,53 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
     """
     h, w = x.shape
     c = _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa)
+    z = zero.reshape((1, w))
     nblocks = (h + block_rows - 1) // block_rows
     for blk in prange(nblocks):
         r0 = blk * block_rows
         r1 = min(r0 + block_rows, h)
         if r0 > 0:  # the new dual of the row above the block
-            _dual_row_above(xb[r0 - 1], xb[r0], y1[r0 - 1], y2[r0 - 1], sigma, c[0], eta,
-                            scratch1[blk], scratch2[blk])
+            _dual_row_above(xb, r0 - 1, r0, y1, r0 - 1, y2, r0 - 1, sigma, c[0], eta,
+                            scratch1, blk, scratch2, blk)
         acc = 0.0
         for i in range(r0, r1):
+            # the old and new first dual component of the row above
             if i == 0:
-                y1u, n1u = zero, zero
+                y1a, ia, n1a, na = z, 0, z, 0
             elif i == r0:
-                y1u, n1u = y1[i - 1], scratch1[blk]
+                y1a, ia, n1a, na = y1, i - 1, scratch1, np.int64(blk)  # as in _final_row
             else:
-                y1u, n1u = y1[i - 1], y1n[i - 1]
-            dn = min(i + 1, h - 1)
+                y1a, ia, n1a, na = y1, i - 1, y1n, i - 1
             partial[i, 0], partial[i, 1] = _row(
-                vd[i], x[i], x[dn], xb[i], xb[dn], y1[i], y2[i], y1u, n1u, sigma, eta, c, tau,
-                theta, y1n[i], y2n[i], xn[i], xbn[i], acc < certain)
+                vd, i, x, i, min(i + 1, h - 1), xb, i, min(i + 1, h - 1), y1, i, y2, i,
+                y1a, ia, n1a, na, sigma, eta, c, tau, theta, y1n, i, y2n, i, xn, i, xbn, i,
+                acc < certain)
             acc += partial[i, 0] + partial[i, 1]
     return (column_sum(partial, 0) + column_sum(partial, 1)) / (h * w)
 
 
-@njit(**JIT)
-def _final_row(i, h, blk, r0, vd, rg, y1n, y2n, xn, xbn, scratch1, scratch2, zero, sigma2,
-               c2, eta, tau2, theta2, partial, need):
-    """pd_pair's second iteration at image row i from the middle rows i - 1 .. i + 1."""
+@njit(inline="always", **JIT)
+def _final_row(i, h, blk, r0, vd, rx, rxb, ry1, ry2, y1n, y2n, xn, xbn, scratch1, scratch2,
+               z, sigma2, c2, eta, tau2, theta2, partial, need):
+    """pd_pair's second iteration at image row i from the middle rows i - 1 .. i + 1
+    (in the block's ring ``rx, rxb, ry1, ry2``; ``z`` a zero row as a 1 x W array).
+    ``blk`` is prange's unsigned index: as a row index beside signed ones it would
+    make the index a float."""
     s = i % 3
     d = min(i + 1, h - 1) % 3
     if i == 0:
-        y1u, n1u = zero, zero
+        y1a, ia, n1a, na = z, 0, z, 0
     else:
         u = (i - 1) % 3
-        y1u = rg[6 + u]
         if i == r0:  # the final dual of the row above, owned by the block above
-            _dual_row_above(rg[3 + u], rg[3 + s], rg[6 + u], rg[9 + u], sigma2, c2[0], eta,
-                            scratch1[blk], scratch2[blk])
-            n1u = scratch1[blk]
+            _dual_row_above(rxb, u, s, ry1, u, ry2, u, sigma2, c2[0], eta,
+                            scratch1, blk, scratch2, blk)
+            y1a, ia, n1a, na = ry1, u, scratch1, np.int64(blk)
         else:
-            n1u = y1n[i - 1]
+            y1a, ia, n1a, na = ry1, u, y1n, i - 1
     partial[i, 2], partial[i, 3] = _row(
-        vd[i], rg[s], rg[d], rg[3 + s], rg[3 + d], rg[6 + s], rg[9 + s], y1u, n1u, sigma2,
-        eta, c2, tau2, theta2, y1n[i], y2n[i], xn[i], xbn[i], need)
+        vd, i, rx, s, d, rxb, s, d, ry1, s, ry2, s, y1a, ia, n1a, na, sigma2,
+        eta, c2, tau2, theta2, y1n, i, y2n, i, xn, i, xbn, i, need)
 
 
 RING_ROWS = 12  # per row block: 3 rows each of x', xbar', y1', y2' (the middle iterate)
@@ -266,28 +294,31 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
     h, w = x.shape
     c1 = _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa)
     c2 = _coefficients(x, a2, tau2, sigma2, tau_next2, sigma_next2, kappa)
+    z = zero.reshape((1, w))
     nblocks = (h + block_rows - 1) // block_rows
     for blk in prange(nblocks):
         r0 = blk * block_rows
         r1 = min(r0 + block_rows, h)
-        rg = ring[blk]  # rows 0-2: x', 3-5: xbar', 6-8: y1', 9-11: y2'; image row j at j % 3
+        # the block's ring: x', xbar', y1', y2' at rows 0-2, 3-5, 6-8, 9-11, image row j
+        # at j % 3; four views, so that no loop reads and writes the same array
+        rx, rxb, ry1, ry2 = ring[blk, 0:3], ring[blk, 3:6], ring[blk, 6:9], ring[blk, 9:12]
         j0 = max(r0 - 1, 0)
         j1 = min(r1, h - 1)
         acc = acc2 = 0.0  # the block's residual sums so far, of both iterations
         if j0 > 0:  # the middle dual of the row above the first middle row
             s = (j0 - 1) % 3
-            _dual_row_above(xb[j0 - 1], xb[j0], y1[j0 - 1], y2[j0 - 1], sigma, c1[0], eta,
-                            rg[6 + s], rg[9 + s])
+            _dual_row_above(xb, j0 - 1, j0, y1, j0 - 1, y2, j0 - 1, sigma, c1[0], eta,
+                            ry1, s, ry2, s)
         for j in range(j0, j1 + 1):
             # the middle iterate at row j; its residual counts on the block's own rows
             s = j % 3
             if j == 0:
-                y1u, n1u = zero, zero
+                y1a, ia, n1a, na = z, 0, z, 0
             else:
-                y1u, n1u = y1[j - 1], rg[6 + (j - 1) % 3]
+                y1a, ia, n1a, na = y1, j - 1, ry1, (j - 1) % 3
             dn = min(j + 1, h - 1)
-            rd, rp = _row(vd[j], x[j], x[dn], xb[j], xb[dn], y1[j], y2[j], y1u, n1u, sigma,
-                          eta, c1, tau, theta, rg[6 + s], rg[9 + s], rg[s], rg[3 + s],
+            rd, rp = _row(vd, j, x, j, dn, xb, j, dn, y1, j, y2, j, y1a, ia, n1a, na, sigma,
+                          eta, c1, tau, theta, ry1, s, ry2, s, rx, s, rxb, s,
                           r0 <= j < r1 and acc < certain)
             if r0 <= j < r1:
                 partial[j, 0] = rd
@@ -297,8 +328,8 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
             for i in range(j - 1, j + 1):
                 if i < r0 or i >= r1 or (i == j and j < h - 1):
                     continue
-                _final_row(i, h, blk, r0, vd, rg, y1n, y2n, xn, xbn, scratch1, scratch2,
-                           zero, sigma2, c2, eta, tau2, theta2, partial, acc2 < certain2)
+                _final_row(i, h, blk, r0, vd, rx, rxb, ry1, ry2, y1n, y2n, xn, xbn, scratch1,
+                           scratch2, z, sigma2, c2, eta, tau2, theta2, partial, acc2 < certain2)
                 acc2 += partial[i, 2] + partial[i, 3]
     return ((column_sum(partial, 0) + column_sum(partial, 1)) / (h * w),
             (column_sum(partial, 2) + column_sum(partial, 3)) / (h * w))
