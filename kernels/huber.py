@@ -70,19 +70,19 @@ def _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, inv_den, eta,
     one = X.dtype.type(1)
     acc = X.dtype.type(0)  # in the image's type: a float64 sum halves float32's vectors
     for j in range(w - 1):
-        q1, q2, r = _dual_px(Y1[iy1, j], Y2[iy2, j], B[ibd, j] - B[ibc, j],
+        n1, n2, r = _dual_px(Y1[iy1, j], Y2[iy2, j], B[ibd, j] - B[ibc, j],
                              B[ibc, j + 1] - B[ibc, j], X[ixd, j] - X[ixc, j],
                              X[ixc, j + 1] - X[ixc, j], sigma, inv_den, eta, one,
                              inv_sigma_next)
-        O1[io1, j] = q1
-        O2[io2, j] = q2
+        O1[io1, j] = n1
+        O2[io2, j] = n2
         acc += r
     k = w - 1  # the last column: no difference along j
-    q1, q2, r = _dual_px(Y1[iy1, k], Y2[iy2, k], B[ibd, k] - B[ibc, k],
+    n1, n2, r = _dual_px(Y1[iy1, k], Y2[iy2, k], B[ibd, k] - B[ibc, k],
                          B[ibc, k] - B[ibc, k], X[ixd, k] - X[ixc, k], X[ixc, k] - X[ixc, k],
                          sigma, inv_den, eta, one, inv_sigma_next)
-    O1[io1, k] = q1
-    O2[io2, k] = q2
+    O1[io1, k] = n1
+    O2[io2, k] = n2
     return acc + r
 
 
