@@ -230,8 +230,8 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
             # the old and new first dual component of the row above
             if i == 0:
                 y1a, ia, n1a, na = z, 0, z, 0
-            elif i == r0:
-                y1a, ia, n1a, na = y1, i - 1, scratch1, np.int64(blk)  # as in _final_row
+            elif i == r0:  # prange's blk is unsigned: beside signed indices, a float
+                y1a, ia, n1a, na = y1, i - 1, scratch1, np.int64(blk)
             else:
                 y1a, ia, n1a, na = y1, i - 1, y1n, i - 1
             partial[i, 0], partial[i, 1] = _row(

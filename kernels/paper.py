@@ -97,6 +97,24 @@ def paper_gradients(u, v, w, f, alpha, osm, mu, gamma, eps, kind, gu, gv, partia
             column_sum(partial, 3))
 
 
+@njit(inline="always", **JIT)
+def _read_test_row(us, vs, p, base, g, w, i, h, wd, half_osm, half_mu):
+    """Row i of a descent test that reads its gradient g: (S(us, vs), <g, p - base>,
+    ||p - base||^2), with p the block's trial (us or vs) and base its current value."""
+    s = 0.0
+    ip = 0.0
+    sq = 0.0
+    for j in range(wd):
+        uc, _, ud, _, ur = _neighbours(us, i, j, h, wd)
+        vc, _, vd, _, vr = _neighbours(vs, i, j, h, wd)
+        a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], half_osm, half_mu)
+        s += a + b
+        d = p[i, j] - base[i, j]
+        ip += g[i, j] * d
+        sq += d * d
+    return s, ip, sq
+
+
 @njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, A, F, F, types.boolean,
                                     types.boolean, types.boolean, types.boolean, PARTIAL)),
       parallel=True, **JIT)
@@ -127,14 +145,7 @@ def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv
         ipu = 0.0
         squ = 0.0
         if do_u and use_gu:
-            for j in range(wd):
-                pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
-                vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
-                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
-                su += a + b
-                d = pc - u[i, j]
-                ipu += gu[i, j] * d
-                squ += d * d
+            su, ipu, squ = _read_test_row(p1, v, p1, u, gu, w, i, h, wd, ho, hm)
         elif do_u:
             for j in range(wd):
                 uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
@@ -151,14 +162,7 @@ def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv
         ipv = 0.0
         sqv = 0.0
         if do_v and use_gv:
-            for j in range(wd):
-                uc, _, ud, _, ur = _neighbours(u, i, j, h, wd)
-                pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
-                a, b = _s_pixel(uc, pc, ud, pd, ur, pr, w[i, j], ho, hm)
-                sv += a + b
-                d = pc - v[i, j]
-                ipv += gv[i, j] * d
-                sqv += d * d
+            sv, ipv, sqv = _read_test_row(u, p2, p2, v, gv, w, i, h, wd, ho, hm)
         elif do_v:
             for j in range(wd):
                 uc, uu, ud, ul, ur = _neighbours(u, i, j, h, wd)
