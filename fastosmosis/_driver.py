@@ -33,6 +33,7 @@ STOP_CALLBACK = "callback"
 STOP_ZERO = "zero energy"
 STOP_BACKTRACKING = "backtracking failed"
 STOP_STATIONARITY = "stationarity"
+STOP_FLOOR = "rounding floor"  # bcd: an outer iteration that could not decrease E
 
 
 @dataclass
@@ -47,6 +48,8 @@ class ChannelSolution:
     stationarity: np.ndarray  # per iteration, |grad E| / |grad E at the start| (exact)
     stop_reason: str
     seconds: float
+    # per iteration, the conjugate-gradient iterations of the u-solve (solver "bcd")
+    linear_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     iterations: int = field(init=False)
 
     def __post_init__(self):

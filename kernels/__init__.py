@@ -9,18 +9,48 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 - ``huber``: the primal-dual prox of the Huber-TV term;
 - ``energy``: the energy in one pass;
 - ``paper``: the paper scheme's gradients and descent tests (MODEL.md 6);
-- ``regularizer``: smooth regularisers of v taken in the explicit v-step.
+- ``regularizer``: smooth regularisers of v taken in the explicit v-step;
+- ``multigrid``: the u-block's linear system and its multigrid preconditioner.
 """
 
 from .energy import energy_terms
-from .exact import ROW_BUFFERS, descent_pair, gradient_energy
+from .exact import ROW_BUFFERS, descent_pair, gradient_energy, v_descent
 from .huber import RING_ROWS, huber_prox, pd_iteration, pd_pair
+from .multigrid import (
+    apply_dot,
+    cg_direction,
+    cg_update,
+    coarsen_edges,
+    dot,
+    multiply,
+    prolong_add,
+    ratio_norm,
+    residual,
+    restrict,
+    smooth,
+    stencil_diagonal,
+    u_system,
+)
 from .operators import grad, grad_t
 from .paper import paper_gradients, paper_tests
 from .regularizer import HUBER, TIKHONOV, reg_descent, reg_gradient_add
 from .steps import u_step_prox, v_step
 
 __all__ = [
+    "apply_dot",
+    "cg_direction",
+    "cg_update",
+    "coarsen_edges",
+    "dot",
+    "multiply",
+    "prolong_add",
+    "ratio_norm",
+    "residual",
+    "restrict",
+    "smooth",
+    "stencil_diagonal",
+    "u_system",
+    "v_descent",
     "HUBER",
     "RING_ROWS",
     "ROW_BUFFERS",

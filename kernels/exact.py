@@ -7,7 +7,8 @@
     and the sums S (osmosis, mu), (gamma/2) alpha (u - f)^2, R(v), and ||grad E||^2 with
     grad E = (gu + gamma alpha (u - f), dS/dv + eta grad R(v)) (E is C^1),
 
-``descent_pair`` the quantities of both descent tests (MODEL.md 5) in one pass.
+``descent_pair`` the quantities of both descent tests (MODEL.md 5) in one pass;
+``v_descent`` the block-coordinate solver's v test, as per-pixel differences.
 ``R`` is Huber-TV (grad R = grad^T(grad v / max(eps, |grad v|))) or Tikhonov
 (grad R = grad^T grad v); ``eta_g`` is 0 when the v-block takes R by its prox.
 
@@ -22,11 +23,12 @@ column 0 as 0.
 
 import math
 
+import numpy as np
 from numba import njit, prange, types
 
 from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, both, tuple_of
-from .regularizer import TIKHONOV
+from .regularizer import TIKHONOV, reg_value
 
 ROW_BUFFERS = 9  # per block: rc, rd, p1u, f1u, p1c, p2c, f1c, f2c, sq
 
@@ -250,3 +252,82 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, 
     return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
             column_sum(partial, 3), column_sum(partial, 4), column_sum(partial, 5),
             column_sum(partial, 6), column_min(partial, 7) if do_v else math.inf)
+
+
+@njit(**JIT)
+def _ratio_row64(ur, vr, out):
+    for j in range(ur.shape[0]):
+        out[j] = np.float64(ur[j]) / np.float64(vr[j])
+
+
+@njit(**JIT)
+def _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, jr, osm, mu, eta, kind, eps):
+    """Pixel j's share of E(u, p) - E(u, v) and of the test's inner products (float64);
+    ``jr`` is the right neighbour's column (j itself on the last column)."""
+    a1 = od[j] - oc[j]
+    a2 = oc[jr] - oc[j]
+    b1 = nd[j] - nc[j]
+    b2 = nc[jr] - nc[j]
+    pv = np.float64(pi[j])
+    vv = np.float64(vi[j])
+    ww = np.float64(wi[j])
+    de = 0.5 * osm * (pv * (b1 * b1 + b2 * b2) - vv * (a1 * a1 + a2 * a2)) \
+        + 0.5 * mu * (pv - vv) * (pv + vv - 2.0 * ww)
+    de += eta * (reg_value(np.float64(pd[j]) - pv, np.float64(pi[jr]) - pv, kind, eps)
+                 - reg_value(np.float64(vd[j]) - vv, np.float64(vi[jr]) - vv, kind, eps))
+    d = pv - vv
+    return de, np.float64(gi[j]) * d, d * d
+
+
+@njit(
+    both(lambda A, F: tuple_of(4)(A, A, A, A, A, types.float64, types.float64,
+                                  types.float64, types.float64, types.int64,
+                                  types.Array(types.float64, 3, "C"), types.int64,
+                                  PARTIAL)),
+    parallel=True,
+    **JIT,
+)
+def v_descent(u, v, p, w, gv, osm, mu, eta, eps, kind, rows, block_rows, partial):
+    """The v-block's descent test at fixed u, summed as per-pixel differences in float64.
+
+    Returns (E(u, p) - E(u, v) without the u-fidelity (v does not enter it),
+    <gv, p - v>, ||p - v||^2, min p), the regulariser ``kind`` weighed by ``eta`` (0
+    when the v-block takes it by its prox: the test is then on S alone). A difference of two whole energies loses ~sqrt(N) eps |E| to
+    rounding, more than a v-step near stationarity 1e-6 gains; per pixel, float64
+    differences keep the test meaningful some orders of magnitude further, in float32
+    storage too. ``rows`` is (blocks, 4, W) float64 scratch.
+    """
+    h, wd = u.shape
+    nblocks = (h + block_rows - 1) // block_rows
+    for blk in prange(nblocks):
+        r0 = blk * block_rows
+        r1 = min(r0 + block_rows, h)
+        buf = rows[blk]
+        oc, od, nc, nd = buf[0], buf[1], buf[2], buf[3]
+        _ratio_row64(u[r0], v[r0], oc)
+        _ratio_row64(u[r0], p[r0], nc)
+        for i in range(r0, r1):
+            dn = min(i + 1, h - 1)
+            _ratio_row64(u[dn], v[dn], od)
+            _ratio_row64(u[dn], p[dn], nd)
+            vi, vd, pi, pd, wi, gi = v[i], v[dn], p[i], p[dn], w[i], gv[i]
+            de = 0.0
+            ip = 0.0
+            sq = 0.0
+            for j in range(wd - 1):
+                a, b, c = _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, j + 1,
+                                       osm, mu, eta, kind, eps)
+                de += a
+                ip += b
+                sq += c
+            k = wd - 1
+            a, b, c = _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, k, k, osm, mu,
+                                   eta, kind, eps)
+            partial[i, 0] = de + a
+            partial[i, 1] = ip + b
+            partial[i, 2] = sq + c
+            partial[i, 3] = row_min(pi)
+            oc, od = od, oc
+            nc, nd = nd, nc
+    return (column_sum(partial, 0), column_sum(partial, 1), column_sum(partial, 2),
+            column_min(partial, 3))

@@ -1,0 +1,177 @@
+"""Block coordinate descent to the model's minimiser (MODEL.md 11), one channel.
+
+Each outer iteration minimises E over u for the current v (the u-block is a convex
+quadratic: conjugate gradients preconditioned by multigrid, ``_multigrid``), then takes
+a few backtracked descent steps in v at the new u, either explicit steps of the whole
+energy (E is C^1, MODEL.md 9) or forward-backward steps with the Huber-TV prox. Every
+accepted step decreases E. A channel stops when the stationarity, the norm of the
+energy's gradient over the same at the start, reaches ``gtol``.
+
+The linear solve is inexact on purpose, loose early and tight at the end: it stops when
+``||dE/du||`` is below ``FORCING`` times the gradient norm at the start of the outer
+iteration, and never needs to go below ``FLOOR * gtol`` of the start's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import kernels as K
+from ._driver import (
+    LAMBDA_DOWN,
+    LAMBDA_UP,
+    MAX_RETRIES,
+    STOP_BACKTRACKING,
+    STOP_CALLBACK,
+    STOP_FLOOR,
+    STOP_MAX_ITER,
+    STOP_STATIONARITY,
+    STOP_TOLERANCE,
+    ChannelSolution,
+    _HuberProx,
+    block_rows,
+)
+from ._multigrid import USolver
+
+GTOL = 1e-7  # the default stationarity: results no longer depend on the solver's path
+FORCING = 0.1  # a u-solve stops at ||dE/du|| <= FORCING |grad E| of the outer start
+FLOOR = 0.1  # ... and need not go below FLOOR * gtol |grad E(u0, v0)|
+V_STEPS = 3  # backtracked v-steps after each u-solve
+LINEAR_MAX_ITER = 100  # conjugate-gradient iterations of one u-solve, at most
+STALL = 3  # outer iterations without a new least gradient norm: the rounding floor
+STEP = 0.99  # the v-step is STEP / L: the descent test then guarantees a decrease
+
+
+def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_iter,
+                      gtol=None, tol=None, regularizer="huber-tv", v_step="explicit",
+                      pd_tol=1e-4, pd_max_iter=10000, warm_start=True, gnorm_ref=None,
+                      channel=0, callback=None, v_steps=V_STEPS, forcing=FORCING,
+                      linear_max_iter=LINEAR_MAX_ITER, coarsest=None):
+    """Minimise E(u, v) of MODEL.md 3 for one channel by block coordinate descent.
+
+    Arrays as for ``_driver.solve_channel`` (C-contiguous, one float dtype, offset
+    added; u0 and v0 are taken over as work arrays unless they alias another input).
+    ``max_iter`` counts outer iterations; ``gtol`` (default ``GTOL``) is the
+    stationarity to stop at, measured against ``gnorm_ref`` (default the norm of the
+    energy's gradient at (u0, v0)); ``tol``, if given, also stops on a relative energy
+    change below it. The energies, stationarities and counts are recorded once per
+    outer iteration; ``pd_iterations`` then counts the primal-dual iterations of the
+    v-block (0 with an explicit v-step) and ``linear_iterations`` those of the u-solve.
+
+    When gamma = 0 or alpha = 0 everywhere, A is singular and r = u / v is free up to
+    one constant (the grid is connected): the u-block then takes ``u = c v`` with
+    ``c = <u, v> / <v, v>``, the minimiser closest to the current u.
+    """
+    start = time.perf_counter()
+    gtol = GTOL if gtol is None else gtol
+    shape, dtype = f.shape, f.dtype
+    h = shape[0]
+    others = (f, alpha, w)
+    u = u0.copy() if any(np.may_share_memory(u0, x) for x in others + (v0,)) else u0
+    v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
+    kw = {} if coarsest is None else {"coarsest": coarsest}
+    lin = USolver(shape, dtype, **kw)
+    vd = np.empty(shape, dtype)
+    # between u-solves the solver's arrays are free: the gradients live there
+    gu, gv = lin.q, lin.p
+    partial = np.empty((h, 8))
+    rows_per_block = block_rows(h)
+    nblocks = -(-h // rows_per_block)
+    rows = np.empty((nblocks, K.ROW_BUFFERS, shape[1]), dtype)
+    rows64 = np.empty((nblocks, 4, shape[1]))
+    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+    prox = None
+    smooth_reg = 0
+    if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
+        prox = _HuberProx(shape, dtype, eta=eta, kappa=epsilon / eta, pd_tol=pd_tol,
+                          pd_max_iter=pd_max_iter, warm_start=warm_start)
+    elif eta > 0:
+        smooth_reg = reg_kind
+    degenerate = gamma == 0 or not np.any(alpha)
+
+    def evaluate():
+        """Gradients at (u, v) into gu, gv; (E, |grad E|) there."""
+        so, sm, sf, r, gn = K.gradient_energy(
+            u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
+            reg_kind, gu, gv, rows, rows_per_block, partial)
+        return so + sm + sf + eta * r, math.sqrt(gn)
+
+    e_cur, g = evaluate()
+    g0 = g if gnorm_ref is None else gnorm_ref
+    goal = gtol * g0
+    lip = mu  # the mu term alone makes the v-block's Lipschitz constant at least mu
+    energies, stationarity, pd_counts, lin_counts = [], [], [], []
+    reason = STOP_STATIONARITY if g <= goal else STOP_MAX_ITER
+    n = 0
+    best, stalled = g, 0  # outer iterations since the gradient norm's last new minimum
+    while reason == STOP_MAX_ITER and n < max_iter:
+        n += 1
+        e_prev = e_cur
+        # the u-block: its exact minimiser for this v (to the solve's tolerance)
+        if degenerate:
+            np.multiply(v, dtype(K.dot(u, v, partial) / K.dot(v, v, partial)), out=u)
+            lin_its = 0
+        else:
+            lin_its = lin.solve(u, v, alpha, f, osm=osm, gamma=gamma, out=u,
+                                target=max(forcing * g, FLOOR * goal),
+                                max_iter=linear_max_iter).iterations
+        e_cur, g = evaluate()
+        moved = lin_its > 0 or degenerate
+        # the v-block
+        pd_total = 0
+        if g > goal:
+            for _ in range(v_steps):
+                retries = 0
+                while True:
+                    a2 = STEP / lip
+                    K.v_step(v, v, gv, a2, 0.0, vd)
+                    if prox is None:
+                        p2 = vd
+                    else:
+                        p2, pd_last = prox(vd, a2)
+                        pd_total += pd_last
+                    de, ipv, sqv, v_min = K.v_descent(
+                        u, v, p2, w, gv, osm, mu, eta if smooth_reg else 0.0, epsilon, reg_kind, rows64,
+                        rows_per_block, partial)
+                    if v_min > 0.0 and de - ipv - 0.5 * lip * sqv <= 0.0:
+                        lip /= LAMBDA_DOWN
+                        break
+                    lip *= LAMBDA_UP
+                    retries += 1
+                    if retries >= MAX_RETRIES:
+                        reason = STOP_BACKTRACKING
+                        break
+                if reason == STOP_BACKTRACKING:
+                    break
+                if prox is None:
+                    v, vd = vd, v
+                else:
+                    v = prox.take_result(v)
+                moved = True
+                e_cur, g = evaluate()
+                if g <= goal:
+                    break
+        best, stalled = (g, 0) if g < best else (best, stalled + 1)
+        energies.append(e_cur)
+        stationarity.append(g / g0 if g0 > 0 else 0.0)
+        pd_counts.append(pd_total)
+        lin_counts.append(lin_its)
+        if reason == STOP_BACKTRACKING:
+            break
+        if callback is not None and callback(channel, n, e_cur) is False:
+            reason = STOP_CALLBACK
+        if g <= goal:
+            reason = STOP_STATIONARITY
+        elif not moved or stalled >= STALL:  # E's rounding floor: no block can go on
+            reason = STOP_FLOOR
+        elif tol is not None and abs(e_cur - e_prev) < tol * abs(e_prev):
+            reason = STOP_TOLERANCE
+    return ChannelSolution(u=u, v=v, energies=np.asarray(energies, dtype=np.float64),
+                           pd_iterations=np.asarray(pd_counts, dtype=np.int64),
+                           pd_accepted=np.asarray(pd_counts, dtype=np.int64),
+                           stationarity=np.asarray(stationarity, dtype=np.float64),
+                           stop_reason=reason, seconds=time.perf_counter() - start,
+                           linear_iterations=np.asarray(lin_counts, dtype=np.int64))
