@@ -18,10 +18,10 @@ import time
 import numpy as np
 
 from fastosmosis._driver import solve_channel
+from tests.reference import psnr
 
 from ._data import load_puppets
 from .coarse_to_fine import MODEL, problem
-from .puppets import psnr
 
 SOLVER = dict(tol=1e-6, max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, v_step="prox")
 FACTORS = (None, 1e-3, 1e-2, 1e-1, 1.0)

@@ -6,7 +6,7 @@ For each example (puppets: MODEL.md 7-8 settings; faces: alpha blur 5, eta 0.1) 
 run of RUNS, prints iterations per channel, primal-dual iterations, the final energy as
 ``fastosmosis.energy`` evaluates it, seconds around ``fuse`` (after compilation), the
 stationarity (worst channel, tests/stationarity.py) and the PSNR (8-bit, results
-clipped to [0, 1]) against the default run (exact scheme, primal-dual prox, float64).
+clipped to [0, 1]) against the default run (solver "bcd", float64, stationarity 1e-7).
 """
 
 import argparse
@@ -24,21 +24,25 @@ EXAMPLES = {
     "puppets": ("1", dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)),
     "faces": ("4", dict(eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05, alpha_blur=5.0)),
 }
+IP = dict(solver="ipiano")
 RUNS = {
-    "exact, prox (default)": dict(),
+    "bcd (default)": dict(),
+    "bcd, float32": dict(dtype=np.float32),
+    "ipiano, exact, prox (the default until 2026-12)": dict(IP),
     "paper": dict(scheme="paper"),
-    "exact, prox, pd_tol_rel 1e-2": dict(pd_tol_rel=1e-2),
-    "exact, prox, pd_tol_rel 0.1, gtol 1e-3": dict(pd_tol_rel=0.1, gtol=1e-3),
-    "exact, explicit v-step": dict(v_step="explicit"),
-    "exact, explicit v-step, gtol 1e-3": dict(v_step="explicit", gtol=1e-3),
-    "exact, explicit v-step, gtol 1e-3, float32": dict(v_step="explicit", gtol=1e-3,
-                                                       dtype=np.float32),
-    "exact, explicit v-step, multiscale": dict(v_step="explicit", multiscale=True),
-    "exact, explicit v-step, multiscale, float32": dict(v_step="explicit", multiscale=True,
+    "ipiano, prox, pd_tol_rel 1e-2": dict(IP, pd_tol_rel=1e-2),
+    "ipiano, prox, pd_tol_rel 0.1, gtol 1e-3": dict(IP, pd_tol_rel=0.1, gtol=1e-3),
+    "ipiano, explicit v-step": dict(IP, v_step="explicit"),
+    "ipiano, explicit v-step, gtol 1e-3": dict(IP, v_step="explicit", gtol=1e-3),
+    "ipiano, explicit v-step, gtol 1e-3, float32": dict(IP, v_step="explicit", gtol=1e-3,
                                                         dtype=np.float32),
-    "exact, explicit v-step, multiscale, gtol 1e-3, float32": dict(
-        v_step="explicit", multiscale=True, gtol=1e-3, dtype=np.float32),
+    "ipiano, explicit v-step, multiscale": dict(IP, v_step="explicit", multiscale=True),
+    "ipiano, explicit v-step, multiscale, float32": dict(IP, v_step="explicit",
+                                                         multiscale=True, dtype=np.float32),
+    "ipiano, explicit v-step, multiscale, gtol 1e-3, float32": dict(
+        IP, v_step="explicit", multiscale=True, gtol=1e-3, dtype=np.float32),
 }
+
 
 
 def load(prefix):
@@ -46,12 +50,8 @@ def load(prefix):
                                                                    "alpha"))
 
 
-def psnr(a, b):
-    mse = np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
-
-
 def main(argv=None):
+    from tests.reference import psnr
     from tests.stationarity import stationarity
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -68,7 +68,7 @@ def main(argv=None):
         print("| run | iterations | primal-dual | energy | seconds | stationarity | PSNR |")
         print("|---|---|---|---|---|---|---|")
         reference = None
-        for label in [r for r in RUNS if r in args.runs or r == "exact, prox (default)"]:
+        for label in [r for r in RUNS if r in args.runs or r == "bcd (default)"]:
             t = time.perf_counter()
             r = fuse(f, b, a, threads=args.threads, **model, **RUNS[label])
             sec = time.perf_counter() - t

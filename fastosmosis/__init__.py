@@ -5,8 +5,15 @@ Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
 Processing 29, 2020.
 """
 
-from .api import FusionResult, energy, fuse
+from .api import FusionResult, InsufficientMemoryError, energy, fuse, memory_needed
 
 __version__ = "0.1.0"
 
-__all__ = ["FusionResult", "energy", "fuse", "__version__"]
+__all__ = [
+    "FusionResult",
+    "InsufficientMemoryError",
+    "energy",
+    "fuse",
+    "memory_needed",
+    "__version__",
+]

@@ -112,10 +112,10 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
         e_prev = e_cur
         # the u-block: its exact minimiser for this v (to the solve's tolerance)
         if degenerate:
-            np.multiply(v, dtype(K.dot(u, v, partial) / K.dot(v, v, partial)), out=u)
+            np.multiply(v, dtype.type(K.dot(u, v, partial) / K.dot(v, v, partial)), out=u)
             lin_its = 0
         else:
-            lin_its = lin.solve(u, v, alpha, f, osm=osm, gamma=gamma, out=u,
+            lin_its = lin.solve(u, v, alpha, f, osm=osm, gamma=gamma,
                                 target=max(forcing * g, FLOOR * goal),
                                 max_iter=linear_max_iter).iterations
         e_cur, g = evaluate()
@@ -134,8 +134,8 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                         p2, pd_last = prox(vd, a2)
                         pd_total += pd_last
                     de, ipv, sqv, v_min = K.v_descent(
-                        u, v, p2, w, gv, osm, mu, eta if smooth_reg else 0.0, epsilon, reg_kind, rows64,
-                        rows_per_block, partial)
+                        u, v, p2, w, gv, osm, mu, eta if smooth_reg else 0.0, epsilon,
+                        reg_kind, rows64, rows_per_block, partial)
                     if v_min > 0.0 and de - ipv - 0.5 * lip * sqv <= 0.0:
                         lip /= LAMBDA_DOWN
                         break

@@ -50,9 +50,9 @@ def level_shapes(shape, coarsest=COARSEST):
 class Hierarchy:
     """The multigrid hierarchy of the u-block's operator for one image size.
 
-    Level 0 borrows its weights (v) and its x, b from the caller; its own arrays are the
-    diagonal ``d`` and the residual scratch. ``update`` rebuilds every coarse operator
-    and the coarsest level's Cholesky factor; ``vcycle`` applies the preconditioner.
+    Level 0 borrows its weights (v), its x, b and its residual scratch from the caller;
+    its own array is the diagonal ``d0``. ``update`` rebuilds every coarse operator and
+    the coarsest level's Cholesky factor; ``vcycle`` applies the preconditioner.
     """
 
     def __init__(self, shape, dtype, *, coarsest=COARSEST, sweeps=SWEEPS):
@@ -60,7 +60,6 @@ class Hierarchy:
         self.sweeps = sweeps
         self.dtype = dtype
         self.d0 = np.empty(shape, dtype)
-        self.res0 = np.empty(shape, dtype)
         self.coarse = [Level(*(np.empty(s, dtype) for s in (sh, sh)), 1.0,
                              *(np.empty(sh, dtype) for _ in range(4)))
                        for sh in self.shapes[1:]]
@@ -71,12 +70,12 @@ class Hierarchy:
     def nbytes(self):
         return sum(a.nbytes for lv in self.coarse for a in (lv.wy, lv.wx, lv.d, lv.x, lv.b,
                                                              lv.res)) \
-            + self.d0.nbytes + self.res0.nbytes
+            + self.d0.nbytes
 
     def update(self, v, osm, c0):
         """Rebuild the coarse operators from level 0's (v, osm, d0) and ``c0`` (its
         diagonal part gamma alpha v^2, which the call may overwrite)."""
-        top = Level(v, v, float(osm), self.d0, None, None, self.res0)
+        top = Level(v, v, float(osm), self.d0, None, None, None)
         self.levels = [top] + self.coarse
         c = c0
         for fine, lv in zip(self.levels[:-1], self.levels[1:], strict=True):
@@ -86,11 +85,12 @@ class Hierarchy:
             K.stencil_diagonal(lv.wy, lv.wx, 1.0, c, lv.d)
         self.factor = _dense_factor(self.levels[-1])
 
-    def vcycle(self, b, x):
+    def vcycle(self, b, x, scratch):
         """``x = M^-1 b``: one V-cycle from x = 0 (symmetric: red-black Gauss-Seidel
-        before each coarse correction, black-red after)."""
+        before each coarse correction, black-red after); ``scratch`` holds level 0's
+        residual."""
         top = self.levels[0]
-        top.b, top.x = b, x
+        top.b, top.x, top.res = b, x, scratch
         self._cycle(0)
 
     def _cycle(self, k):
@@ -144,27 +144,31 @@ class SolveInfo:
 class USolver:
     """Conjugate gradients on the u-block's system, preconditioned by a V-cycle.
 
-    Holds the work arrays for one image size and dtype: five images and the hierarchy
-    (two more at level 0, about two in all below), about 9.3 images. Between solves the
-    caller may use x, res, z, p and q as scratch: every solve starts afresh from u.
+    Holds the work arrays for one image size and dtype: four images and the hierarchy
+    (one more at level 0, about two in all below), about 7 images; the ratio r lives in
+    u's own array during the solve. Between solves the caller may use res, z, p and q
+    as scratch: every solve starts afresh from u.
     """
 
+    IMAGES = 7.0  # the work arrays' size in images, for memory estimates
+
     def __init__(self, shape, dtype, *, coarsest=COARSEST, sweeps=SWEEPS):
-        self.x, self.res, self.z, self.p, self.q = (np.empty(shape, dtype) for _ in range(5))
+        self.res, self.z, self.p, self.q = (np.empty(shape, dtype) for _ in range(4))
         self.partial = np.empty((shape[0], 2))
         self.hierarchy = Hierarchy(shape, dtype, coarsest=coarsest, sweeps=sweeps)
 
     @property
     def nbytes(self):
-        return 5 * self.x.nbytes + self.partial.nbytes + self.hierarchy.nbytes
+        return 4 * self.res.nbytes + self.partial.nbytes + self.hierarchy.nbytes
 
-    def solve(self, u, v, alpha, f, *, osm, gamma, out, target, max_iter):
-        """Write the u-block minimiser (to ``||dE/du|| <= target``) into ``out``.
+    def solve(self, u, v, alpha, f, *, osm, gamma, target, max_iter):
+        """Replace u by the u-block minimiser (to ``||dE/du|| <= target``).
 
         Starts from r = u / v. Every conjugate-gradient iterate decreases the quadratic
         in r (the preconditioner is symmetric positive definite), hence E(., v).
         """
-        x, res, z, p, q, partial = self.x, self.res, self.z, self.p, self.q, self.partial
+        x = u  # r = u / v in u's own array until the end
+        res, z, p, q, partial = self.res, self.z, self.p, self.q, self.partial
         H = self.hierarchy
         d0 = H.d0
         K.u_system(u, v, alpha, f, osm, gamma, x, q, z, d0)  # c0 in q, b in z
@@ -174,7 +178,7 @@ class USolver:
         gnorm = info.start
         rz = 0.0
         while gnorm > target and info.iterations < max_iter:
-            H.vcycle(res, z)
+            H.vcycle(res, z, q)  # q (A p) is dead until the next apply
             rz_new = K.dot(res, z, partial)
             if info.iterations == 0:
                 np.copyto(p, z)
@@ -187,5 +191,5 @@ class USolver:
             gnorm = math.sqrt(K.cg_update(x, res, p, q, v, rz / pq, partial))
             info.iterations += 1
             info.history.append(gnorm)
-        K.multiply(x, v, out)
+        K.multiply(x, v, u)
         return info

@@ -16,9 +16,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
 from . import kernels as K
+from ._bcd import GTOL, solve_channel_bcd
 from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channel
 
 INITS = ("foreground", "blend", "mean")
+SOLVERS = ("bcd", "ipiano")
+IPIANO_TOL = 1e-6  # the iPiano solver's default stopping rule (MODEL.md 5)
 DTYPES = (np.float32, np.float64)
 
 
@@ -34,10 +37,13 @@ class FusionResult:
     energies : list of ndarray
         Per channel, the energy E after each iPiano iteration.
     iterations : list of int
-        Per channel, the iPiano iterations run.
+        Per channel, the iterations run (outer iterations of solver "bcd").
     pd_iterations : list of ndarray
-        Per channel, the primal-dual iterations of each iPiano iteration, backtracking
-        retries included.
+        Per channel, the primal-dual iterations of each iteration, backtracking retries
+        included (0 where the v-step is explicit).
+    linear_iterations : list of ndarray
+        Per channel, the conjugate-gradient iterations of each iteration's u-solve
+        (solver "bcd"; empty for "ipiano").
     pd_accepted : list of ndarray
         Per channel, the primal-dual iterations of the call whose v-step was accepted
         (the column of the authors' published log).
@@ -45,8 +51,9 @@ class FusionResult:
         Per channel, after each iteration, the norm of the exact energy's gradient over
         the same at the start (NaN for the paper scheme).
     stop_reasons : list of str
-        Per channel: "tolerance", "stationarity" (``gtol``), "max_iter", "callback",
-        "zero energy" or "backtracking failed".
+        Per channel: "stationarity" (``gtol``), "tolerance", "max_iter", "callback",
+        "zero energy", "backtracking failed" or "rounding floor" (solver "bcd": the
+        iterate stopped improving before ``gtol``, at the limit of the working precision).
     seconds : float
         Wall time of the whole call.
     channel_seconds : list of float
@@ -61,6 +68,7 @@ class FusionResult:
     energies: list = field(default_factory=list)
     iterations: list = field(default_factory=list)
     pd_iterations: list = field(default_factory=list)
+    linear_iterations: list = field(default_factory=list)
     pd_accepted: list = field(default_factory=list)
     stationarity: list = field(default_factory=list)
     stop_reasons: list = field(default_factory=list)
@@ -257,23 +265,73 @@ def _half(x):
                                         + x[1::2, 1::2]))
 
 
-def _coarse_start(problem, solver):
+def _solve(problem, options, **extra):
+    """One channel by the solver that ``options["solver"]`` names."""
+    options = dict(options)
+    run = solve_channel_bcd if options.pop("solver") == "bcd" else solve_channel
+    return run(*problem, **options, **extra)
+
+
+def _coarse_start(problem, options):
     """Replace u0, v0 of ``problem`` by the upsampled half-resolution solution.
 
     Returns the gradient norm at the ordinary start, which the stationarity keeps as
     its reference (None for the paper scheme, which does not compute it).
     """
     f, a, w, u0, v0 = problem
-    model = {k: solver[k] for k in ("eta", "mu", "gamma", "epsilon", "osm", "regularizer")}
-    reference = gradient_norm(f, a, w, u0, v0, **model) if solver["scheme"] == "exact" \
-        else None
+    model = {k: options[k] for k in ("eta", "mu", "gamma", "epsilon", "osm", "regularizer")}
+    reference = gradient_norm(f, a, w, u0, v0, **model) \
+        if options.get("scheme", "exact") == "exact" else None
     if min(f.shape) < 2 * MIN_COARSE_SIDE:
         return reference
-    coarse = solve_channel(*(_half(x) for x in problem), **solver)
+    coarse = _solve([_half(x) for x in problem], options)
     for fine, x in ((u0, coarse.u), (v0, coarse.v)):
         zoom(x, (fine.shape[0] / x.shape[0], fine.shape[1] / x.shape[1]), output=fine,
              order=1)
     return reference
+
+
+class InsufficientMemoryError(MemoryError, ValueError):
+    """A problem too large for the memory available (raised before any work starts)."""
+
+
+# images of one channel's size that each solver holds while it runs (its work arrays,
+# the hierarchy's coarse levels included); the result adds u and v of every channel
+WORK_IMAGES = {"bcd": 14.0, "ipiano": 21.0}
+
+
+def available_memory():
+    """Bytes of memory available to this process now (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def memory_needed(shape, dtype, solver="bcd"):
+    """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem."""
+    h, w = shape[:2]
+    channels = shape[2] if len(shape) == 3 else 1
+    item = np.dtype(dtype).itemsize
+    return int(h * w * item * (WORK_IMAGES[solver] + 2 * channels))
+
+
+def _check_memory(shape, dtype, solver):
+    need = memory_needed(shape, dtype, solver)
+    have = available_memory()
+    if have is not None and need > have:
+        hint = ""
+        if np.dtype(dtype) == np.float64:
+            small = memory_needed(shape, np.float32, solver) / 1e9
+            hint = f"; dtype=float32 needs about {small:.1f} GB"
+        raise InsufficientMemoryError(
+            f"memory: a {' x '.join(map(str, shape))} problem needs about {need / 1e9:.1f} GB "
+            f"with solver {solver!r} in {np.dtype(dtype).name}, and {have / 1e9:.1f} GB "
+            f"are available{hint}")
 
 
 class _Threads:
@@ -297,10 +355,10 @@ class _Threads:
 
 
 def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05,
-         osm=1.0, init="foreground", alpha_blur=None, scheme="exact", tol=1e-6,
-         max_iter=10000, pd_tol=1e-4, pd_max_iter=10000, warm_start=None, offset=1.0,
-         dtype=np.float64, threads=None, callback=None,
-         regularizer="huber-tv", v_step="prox", gtol=None, pd_tol_rel=None,
+         osm=1.0, init="foreground", alpha_blur=None, scheme="exact", solver=None,
+         gtol=None, tol=None, max_iter=10000, pd_tol=1e-4, pd_max_iter=10000,
+         warm_start=None, offset=1.0, dtype=np.float64, threads=None, callback=None,
+         regularizer="huber-tv", v_step=None, pd_tol_rel=None,
          multiscale=False) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
@@ -312,7 +370,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                   + \tfrac{\gamma}{2}\alpha (u - f)^2 + \eta H_\epsilon(|\nabla v|),
         \qquad w = f^\alpha b^{1-\alpha},
 
-    by block iPiano with backtracking, the Huber-TV prox by accelerated primal-dual.
+    by default to its minimiser (solver "bcd": block coordinate descent, the u-block
+    solved exactly by multigrid-preconditioned conjugate gradients, v by backtracked
+    descent steps), or by the paper's block iPiano with backtracking (solver "ipiano").
 
     Parameters
     ----------
@@ -330,14 +390,30 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     alpha_blur : float or None
         If set, alpha is replaced by ``gaussian_filter((alpha == 1), alpha_blur)``.
     scheme : {"exact", "paper"}
-        "exact": exact gradients and proxes of the discrete energy (MODEL.md 4-5), so
-        that every accepted step decreases the energy reported. "paper": the authors'
-        reference discretisation and algorithm (MODEL.md 6), which reproduces their
-        published run but whose v-gradient is not the gradient of the energy.
-    tol, max_iter : float, int
-        Stop when the relative energy change falls below ``tol`` (from iteration 5 on)
-        or after ``max_iter`` iterations. The defaults keep results comparable with the
-        paper: the energy is flat near the end and u still drifts at tighter tolerances.
+        "exact": exact gradients and proxes of the discrete energy, so that every
+        accepted step decreases the energy reported. "paper": the authors' reference
+        discretisation and algorithm, which reproduces their published run but whose
+        v-gradient is not the gradient of the energy (solver "ipiano" only).
+    solver : {"bcd", "ipiano"} or None
+        "bcd" (the default for the exact scheme): alternate the exact minimiser of the
+        u-block, a linear system solved by conjugate gradients preconditioned by a
+        multigrid V-cycle, with backtracked descent steps in v, until the stationarity
+        reaches ``gtol``; a handful of outer iterations, whatever the image size.
+        "ipiano" (the paper scheme's, and its only one): block iPiano with backtracking
+        and the relative-energy stopping rule of the paper, which stops far from the
+        minimiser where alpha = 0 (the smooth part of u there converges slowly).
+    gtol : float or None
+        Stop a channel when its stationarity, the norm of the energy's gradient at the
+        iterate over the same at the start, falls to ``gtol``. None: 1e-7 for solver
+        "bcd", where different solver settings then land within 50 dB of each other;
+        no such test for "ipiano" (exact scheme only: the paper scheme does not compute
+        the energy's gradient).
+    tol : float or None
+        Also stop when the relative energy change falls below ``tol`` (from iteration
+        5 on for "ipiano"). None: 1e-6 for "ipiano", the paper's rule; no such test for
+        "bcd".
+    max_iter : int
+        Iterations at most (outer iterations for "bcd").
     pd_tol, pd_max_iter : float, int
         Tolerance and iteration cap of the primal-dual loop.
     warm_start : bool or None
@@ -357,23 +433,17 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     regularizer : {"huber-tv", "tikhonov"}
         R(v) = H_eps(|grad v|) through the primal-dual prox, or |grad v|^2 / 2, smooth,
         taken in the explicit v-step with no primal-dual loop (paper IV.3).
-    v_step : {"prox", "explicit"}
-        How the v-block takes the Huber-TV term: by its prox (the primal-dual loop,
-        MODEL.md 5.1), or in the explicit gradient step, since E is C^1 (MODEL.md 9): no
-        inner loop, several times faster where mu dominates the step size (mu >> eta /
-        epsilon), to the same stationarity.
-    gtol : float or None
-        Also stop a channel when its stationarity, the norm of the energy's gradient at
-        the iterate over the same at the start, falls to ``gtol`` (exact scheme only:
-        the paper scheme does not compute the energy's gradient).
+    v_step : {"prox", "explicit"} or None
+        How the v-block takes the Huber-TV term: by its prox (the primal-dual loop), or
+        in the explicit gradient step, since E is C^1: no inner loop, several times
+        faster where mu dominates the step size (mu >> eta / epsilon), to the same
+        stationarity. None: "explicit" for solver "bcd", "prox" for "ipiano".
     pd_tol_rel : float or None
         Tie the primal-dual tolerance to the outer progress: iteration n stops the prox
         at ``max(pd_tol, pd_tol_rel * s)``, s the stationarity after iteration n - 1 (1
         at the start), so early prox calls are loose and the last ones as tight as
-        ``pd_tol`` (exact scheme only; no effect with an explicit v-step). 1e-2 saved
-        14% of the primal-dual iterations on the puppets example (10% on the faces) to
-        the same result within 127 dB (66 dB); 0.1 with ``gtol=1e-3`` 57% (56%) at that
-        stationarity. The explicit v-step saves more (see bench/README.md).
+        ``pd_tol`` (exact scheme and solver "ipiano" only; no effect with an explicit
+        v-step).
     multiscale : bool
         Start each channel from its solution at half resolution (2 x 2 means of f,
         alpha, w; same parameters and stopping rule; u, v upsampled linearly). The
@@ -389,6 +459,14 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_choice("init", init, INITS)
     _check_choice("scheme", scheme, tuple(SCHEMES))
     _check_choice("regularizer", regularizer, REGULARIZERS)
+    if solver is None:
+        solver = "ipiano" if scheme == "paper" else "bcd"
+    _check_choice("solver", solver, SOLVERS)
+    if solver == "bcd" and scheme == "paper":
+        raise ValueError("solver: 'bcd' minimises the exact energy; the paper scheme is "
+                         "its iPiano run (use solver='ipiano' or scheme='exact')")
+    if v_step is None:
+        v_step = "explicit" if solver == "bcd" else "prox"
     _check_choice("v_step", v_step, V_STEPS)
     if not isinstance(multiscale, (bool, np.bool_)):
         raise ValueError(f"multiscale: expected True or False, got {multiscale!r}")
@@ -398,7 +476,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             if scheme == "paper":
                 raise ValueError(f"{name}: the paper scheme does not compute the energy's "
                                  f"gradient; use scheme='exact' or {name}=None")
-    _check_number("tol", tol, positive=True)
+    if pd_tol_rel is not None and solver == "bcd":
+        raise ValueError("pd_tol_rel: ties iPiano's primal-dual tolerance to its "
+                         "progress; use solver='ipiano' or pd_tol_rel=None")
+    if gtol is None and solver == "bcd":
+        gtol = GTOL
+    if tol is None and solver == "ipiano":
+        tol = IPIANO_TOL
+    if tol is not None:
+        _check_number("tol", tol, positive=True)
     _check_number("pd_tol", pd_tol, positive=True)
     _check_number("max_iter", max_iter, positive=True, integer=True)
     _check_number("pd_max_iter", pd_max_iter, positive=True, integer=True)
@@ -411,9 +497,11 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fi, bi, ai, shape = _prepare(foreground, background, alpha)
     _check_init(init, ai, alpha_blur, fi.channels)
+    _check_memory(shape, dt, solver)
 
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
-                      alpha_blur=alpha_blur, scheme=scheme, tol=tol, max_iter=max_iter,
+                      alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
+                      max_iter=max_iter,
                       pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
                       regularizer=regularizer, v_step=v_step, gtol=gtol,
@@ -426,19 +514,22 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         for c in range(fi.channels):
             problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                        alpha_blur=alpha_blur, dtype=dt)
-            solver = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, tol=tol,
-                          max_iter=max_iter, pd_tol=pd_tol, pd_max_iter=pd_max_iter,
-                          warm_start=warm, scheme=scheme, regularizer=regularizer,
-                          v_step=v_step, gtol=gtol, pd_tol_rel=pd_tol_rel)
-            gnorm_ref = _coarse_start(problem, solver) if multiscale else None
-            sol = solve_channel(*problem, **solver, gnorm_ref=gnorm_ref, channel=c,
-                                callback=callback)
+            options = dict(solver=solver, eta=eta, mu=mu, gamma=gamma, epsilon=epsilon,
+                           osm=osm, tol=tol, max_iter=max_iter, pd_tol=pd_tol,
+                           pd_max_iter=pd_max_iter, warm_start=warm, regularizer=regularizer,
+                           v_step=v_step, gtol=gtol)
+            if solver == "ipiano":
+                options.update(scheme=scheme, pd_tol_rel=pd_tol_rel)
+            gnorm_ref = _coarse_start(problem, options) if multiscale else None
+            sol = _solve(problem, options, gnorm_ref=gnorm_ref, channel=c,
+                         callback=callback)
             del problem
             u_out[..., c] = sol.u - dt(offset)
             v_out[..., c] = sol.v - dt(offset)
             result.energies.append(sol.energies)
             result.iterations.append(sol.iterations)
             result.pd_iterations.append(sol.pd_iterations)
+            result.linear_iterations.append(sol.linear_iterations)
             result.pd_accepted.append(sol.pd_accepted)
             result.stationarity.append(sol.stationarity)
             result.stop_reasons.append(sol.stop_reason)

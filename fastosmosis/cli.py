@@ -51,7 +51,8 @@ _CHOICES = {
     "dtype": ("float64", "float32"),
 }
 # Keywords whose default is None, by the type of the values they take.
-_NONE_DEFAULT_TYPES = {"alpha_blur": "float", "threads": "int", "warm_start": "bool"}
+_NONE_DEFAULT_TYPES = {"alpha_blur": "float", "threads": "int", "warm_start": "bool",
+                       "tol": "float", "gtol": "float", "pd_tol_rel": "float"}
 _NOT_FLAGS = {"callback"}
 # Short help of the keywords known today; a new keyword gets its docstring's first sentence.
 _HELP = {
@@ -65,8 +66,13 @@ _HELP = {
     "faces example: 5); default: alpha as given",
     "scheme": "exact: exact gradients and proxes of the discrete energy; paper: the "
     "authors' reference code step for step",
-    "tol": "stop a channel when the relative energy change falls below TOL (from iteration 5 on)",
-    "max_iter": "iPiano iterations at most per channel",
+    "solver": "bcd: to the minimiser (exact u-block by multigrid, v by descent steps); "
+    "ipiano: the paper's block iPiano; default: bcd, ipiano for the paper scheme",
+    "gtol": "stop a channel when the norm of the energy's gradient has fallen to GTOL of "
+    "its start; default: 1e-7 for bcd, none for ipiano",
+    "tol": "stop a channel when the relative energy change falls below TOL; default: "
+    "1e-6 for ipiano (from iteration 5 on), none for bcd",
+    "max_iter": "iterations at most per channel (outer iterations for bcd)",
     "pd_tol": "tolerance of the primal-dual loop of the Huber-TV prox",
     "pd_max_iter": "primal-dual iterations at most per prox",
     "warm_start": "start each primal-dual loop from the previous dual; default: the "
@@ -163,7 +169,7 @@ def _param_docs(doc):
 
 def _doc_choices(type_text):
     """The values of a numpydoc ``{"a", "b"}`` type, or None."""
-    found = re.fullmatch(r"\{(.*)\}", type_text.strip())
+    found = re.fullmatch(r"\{(.*)\}( or None)?", type_text.strip())
     if not found:
         return None
     values = [v.strip().strip("'\"") for v in found.group(1).split(",")]
@@ -424,6 +430,7 @@ def _channel_report(result):
             "energies": result.energies[c],
             "pd_iterations_total": int(np.sum(result.pd_iterations[c])),
             "pd_iterations": result.pd_iterations[c],
+            "linear_iterations": result.linear_iterations[c],
         }
         for c in range(len(result.iterations))
     ]

@@ -292,10 +292,10 @@ def v_descent(u, v, p, w, gv, osm, mu, eta, eps, kind, rows, block_rows, partial
 
     Returns (E(u, p) - E(u, v) without the u-fidelity (v does not enter it),
     <gv, p - v>, ||p - v||^2, min p), the regulariser ``kind`` weighed by ``eta`` (0
-    when the v-block takes it by its prox: the test is then on S alone). A difference of two whole energies loses ~sqrt(N) eps |E| to
-    rounding, more than a v-step near stationarity 1e-6 gains; per pixel, float64
-    differences keep the test meaningful some orders of magnitude further, in float32
-    storage too. ``rows`` is (blocks, 4, W) float64 scratch.
+    when the v-block takes it by its prox: the test is then on S alone). A difference
+    of two whole energies loses more to rounding than a v-step near stationarity 1e-6
+    gains; per pixel, float64 differences keep the test meaningful two orders of
+    magnitude further, in float32 storage too. ``rows`` is (blocks, 4, W) float64 scratch.
     """
     h, wd = u.shape
     nblocks = (h + block_rows - 1) // block_rows

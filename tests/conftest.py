@@ -44,7 +44,7 @@ def check_against_vector(name, **options):
     """fuse on a test vector's problem with its parameters; assert the README's match.
 
     Same primal-dual counts, energies, u and v to 1e-10 relative. The vectors store f and
-    b with the offset added; fuse adds it itself.
+    b with the offset added; fuse adds it itself. The vectors are runs of block iPiano.
     """
     from fastosmosis import fuse
 
@@ -54,7 +54,7 @@ def check_against_vector(name, **options):
              gamma=float(d["gamma"]), epsilon=float(d["epsilon"]), osm=float(d["osm"]),
              init=str(d["init"]), tol=1e-300, max_iter=int(d["max_iter"]),
              pd_tol=float(d["pd_tol"]), pd_max_iter=int(d["pd_max_iter"]), offset=off,
-             **options)
+             solver="ipiano", **options)
     assert r.iterations == [int(d["iterations"])]
     np.testing.assert_array_equal(r.pd_iterations[0], d["pd_iterations"])
     np.testing.assert_allclose(r.energies[0], d["energies"], rtol=1e-10)

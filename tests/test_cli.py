@@ -85,6 +85,8 @@ def test_fuse_8bit_png_with_report_and_v(rgb8):
         "--init",
         "blend",
         "--no-warm-start",
+        "--solver",
+        "ipiano",
         *FAST,
         cwd=rgb8,
     )
@@ -265,6 +267,8 @@ def test_ctrl_c_exits_130_without_output(tmp_path):
             "out.png",
             "--report",
             "r.json",
+            "--solver",
+            "ipiano",
             "--tol",
             "1e-300",
             "--max-iter",
