@@ -106,8 +106,11 @@ def _methods(args, kwargs, schemes):
         def run_fuse(f, b, alpha):
             channels = 1 if f.ndim == 2 else f.shape[2]
             progress = Progress(channels, quiet=args.quiet)
+            opts = dict(kwargs)
+            if scheme == "paper" and opts.get("solver") == "bcd":
+                del opts["solver"]  # the paper scheme is its iPiano run
             try:
-                result = _fuse()(f, b, alpha, scheme=scheme, callback=progress, **kwargs)
+                result = _fuse()(f, b, alpha, scheme=scheme, callback=progress, **opts)
             except ValueError as exc:
                 if f"{scheme!r}" in str(exc) and "scheme" in str(exc):
                     # this version of fuse lacks the scheme
@@ -117,7 +120,8 @@ def _methods(args, kwargs, schemes):
                 progress.close()
             progress.summary(result)
             its = "/".join(str(n) for n in result.iterations)
-            return np.asarray(result.u, dtype=np.float64), f"{its} iterations"
+            solver = result.parameters.get("solver", "ipiano")
+            return np.asarray(result.u, dtype=np.float64), f"{its} iterations ({solver})"
 
         return run_fuse
 

@@ -170,20 +170,6 @@ PUPPETS = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
 FACES = dict(eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05, alpha_blur=5.0)
 
 
-def reference_u(f, b, a, *, alpha_blur=None, **model):
-    """u of the reference minimiser (tests/reference.py), channel by channel."""
-    fi, bi, ai, shape = _prepare(f, b, a)
-    out = []
-    for c in range(fi.channels):
-        ff, aa, w, u0, v0 = _channel_problem(fi, bi, ai, c, init="foreground", offset=1.0,
-                                             alpha_blur=alpha_blur, dtype=np.float64)
-        u, _, s = R.minimiser(ff, w, aa, u0, v0, eta=model["eta"], mu=model["mu"],
-                              gamma=model["gamma"], eps=model["epsilon"])
-        assert s <= 1e-7
-        out.append(u - 1.0)
-    return np.stack(out, axis=-1)
-
-
 def check_accuracy(f, b, a, model):
     r = fuse(f, b, a, **model)
     assert r.parameters["solver"] == "bcd"
@@ -191,7 +177,7 @@ def check_accuracy(f, b, a, model):
     assert max(s[-1] for s in r.stationarity) <= 1e-6
     # the helper of tests/stationarity.py, independent of the kernels, agrees
     assert max(stationarity(r.u, r.v, f, b, a, **model)) <= 1e-6
-    assert R.psnr(r.u, reference_u(f, b, a, **model)) >= 50.0
+    assert R.psnr(r.u, R.minimiser_of(f, b, a, **model)) >= 50.0
     return r
 
 

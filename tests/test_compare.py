@@ -64,7 +64,7 @@ def test_compare_end_to_end(tmp_path):
         cells = _row(table, label)  # all, alpha>0, left out "1 / 1", seconds, note
         assert 0 < float(cells[0]) < 2 and 0 < float(cells[1]) < 2
         assert float(cells[5]) >= 0
-    assert _row(table, "fuse (exact)")[6:] == ["3/3/3", "iterations"]
+    assert _row(table, "fuse (exact)")[6:] == ["3/3/3", "iterations", "(bcd)"]
     assert re.search(r"^fuse \(paper\)", table, re.M)  # run, or skipped with a note
 
     # every result is written, 8-bit like the foreground
