@@ -28,7 +28,7 @@ from numba import njit, prange, types
 
 from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, both, tuple_of
-from .regularizer import TIKHONOV, reg_value
+from .regularizer import TIKHONOV
 
 ROW_BUFFERS = 9  # per block: rc, rd, p1u, f1u, p1c, p2c, f1c, f2c, sq
 
@@ -261,7 +261,17 @@ def _ratio_row64(ur, vr, out):
 
 
 @njit(**JIT)
-def _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, jr, osm, mu, eta, kind, eps):
+def _reg_px(g1, g2, tik, eps):
+    """R at one pixel without a branch: Huber ``m^2 / (2 eps) + (t - m)``, m = min(t, eps),
+    or Tikhonov ``t^2 / 2`` when ``tik`` is 1 (the loops then vectorise)."""
+    t2 = g1 * g1 + g2 * g2
+    t = math.sqrt(t2)
+    m = min(t, eps)
+    return tik * 0.5 * t2 + (1.0 - tik) * (m * m / (2.0 * eps) + (t - m))
+
+
+@njit(**JIT)
+def _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, jr, osm, mu, eta, tik, eps):
     """Pixel j's share of E(u, p) - E(u, v) and of the test's inner products (float64);
     ``jr`` is the right neighbour's column (j itself on the last column)."""
     a1 = od[j] - oc[j]
@@ -272,9 +282,9 @@ def _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, jr, osm, mu, eta, ki
     vv = np.float64(vi[j])
     ww = np.float64(wi[j])
     de = 0.5 * osm * (pv * (b1 * b1 + b2 * b2) - vv * (a1 * a1 + a2 * a2)) \
-        + 0.5 * mu * (pv - vv) * (pv + vv - 2.0 * ww)
-    de += eta * (reg_value(np.float64(pd[j]) - pv, np.float64(pi[jr]) - pv, kind, eps)
-                 - reg_value(np.float64(vd[j]) - vv, np.float64(vi[jr]) - vv, kind, eps))
+        + 0.5 * mu * (pv - vv) * (pv + vv - 2.0 * ww) \
+        + eta * (_reg_px(np.float64(pd[j]) - pv, np.float64(pi[jr]) - pv, tik, eps)
+                 - _reg_px(np.float64(vd[j]) - vv, np.float64(vi[jr]) - vv, tik, eps))
     d = pv - vv
     return de, np.float64(gi[j]) * d, d * d
 
@@ -298,6 +308,7 @@ def v_descent(u, v, p, w, gv, osm, mu, eta, eps, kind, rows, block_rows, partial
     magnitude further, in float32 storage too. ``rows`` is (blocks, 4, W) float64 scratch.
     """
     h, wd = u.shape
+    tik = 1.0 if kind == TIKHONOV else 0.0
     nblocks = (h + block_rows - 1) // block_rows
     for blk in prange(nblocks):
         r0 = blk * block_rows
@@ -316,13 +327,13 @@ def v_descent(u, v, p, w, gv, osm, mu, eta, eps, kind, rows, block_rows, partial
             sq = 0.0
             for j in range(wd - 1):
                 a, b, c = _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, j + 1,
-                                       osm, mu, eta, kind, eps)
+                                       osm, mu, eta, tik, eps)
                 de += a
                 ip += b
                 sq += c
             k = wd - 1
             a, b, c = _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, k, k, osm, mu,
-                                   eta, kind, eps)
+                                   eta, tik, eps)
             partial[i, 0] = de + a
             partial[i, 1] = ip + b
             partial[i, 2] = sq + c
