@@ -74,8 +74,8 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
     v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
     kw = {} if coarsest is None else {"coarsest": coarsest}
     lin = USolver(shape, dtype, **kw)
-    vd = np.empty(shape, dtype)
-    # between u-solves the solver's arrays are free: the gradients live there
+    # between u-solves the solver's arrays are free: the gradients and the v candidate
+    # live there (an accepted candidate swaps places with v, in the solver too)
     gu, gv = lin.q, lin.p
     partial = np.empty((h, 8))
     rows_per_block = block_rows(h)
@@ -127,11 +127,11 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                 retries = 0
                 while True:
                     a2 = STEP / lip
-                    K.v_step(v, v, gv, a2, 0.0, vd)
+                    K.v_step(v, v, gv, a2, 0.0, lin.z)
                     if prox is None:
-                        p2 = vd
+                        p2 = lin.z
                     else:
-                        p2, pd_last = prox(vd, a2)
+                        p2, pd_last = prox(lin.z, a2)
                         pd_total += pd_last
                     de, ipv, sqv, v_min = K.v_descent(
                         u, v, p2, w, gv, osm, mu, eta if smooth_reg else 0.0, epsilon,
@@ -147,7 +147,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                 if reason == STOP_BACKTRACKING:
                     break
                 if prox is None:
-                    v, vd = vd, v
+                    v, lin.z = lin.z, v
                 else:
                     v = prox.take_result(v)
                 moved = True

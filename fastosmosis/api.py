@@ -297,7 +297,7 @@ class InsufficientMemoryError(MemoryError, ValueError):
 
 # images of one channel's size that each solver holds while it runs (its work arrays,
 # the hierarchy's coarse levels included); the result adds u and v of every channel
-WORK_IMAGES = {"bcd": 14.0, "ipiano": 21.0}
+WORK_IMAGES = {"bcd": 12.0, "ipiano": 20.0}
 
 
 def available_memory():
@@ -524,8 +524,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             sol = _solve(problem, options, gnorm_ref=gnorm_ref, channel=c,
                          callback=callback)
             del problem
-            u_out[..., c] = sol.u - dt(offset)
-            v_out[..., c] = sol.v - dt(offset)
+            np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
+            np.subtract(sol.v, dt(offset), out=v_out[..., c])
             result.energies.append(sol.energies)
             result.iterations.append(sol.iterations)
             result.pd_iterations.append(sol.pd_iterations)

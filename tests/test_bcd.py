@@ -308,3 +308,26 @@ def test_solver_option_validation(rng):
     r = fuse(f, f, np.ones((5, 6)))
     assert r.parameters["solver"] == "bcd" and r.parameters["gtol"] == GTOL
     assert r.parameters["v_step"] == "explicit" and r.parameters["tol"] is None
+
+
+def test_a_problem_too_large_for_the_memory_is_refused_first(rng, monkeypatch):
+    import fastosmosis.api as api
+    from fastosmosis import InsufficientMemoryError, memory_needed
+
+    f = positive_field(rng, (40, 50, 3), low=0, high=1)
+    need = memory_needed(f.shape, np.float64)
+    assert need == 40 * 50 * 8 * (12 + 2 * 3)
+    assert memory_needed(f.shape, np.float32) == need // 2
+    monkeypatch.setattr(api, "available_memory", lambda: need - 1)
+    calls = []
+    real = api._solve
+    monkeypatch.setattr(api, "_solve", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with pytest.raises(InsufficientMemoryError, match=r"memory: a 40 x 50 x 3 problem "
+                       r"needs about .* GB .* available; dtype=float32 needs about"):
+        fuse(f, f, np.ones((40, 50)))
+    assert calls == []
+    with pytest.raises(ValueError):  # the CLI reports it as one line, exit status 2
+        fuse(f, f, np.ones((40, 50)))
+    monkeypatch.setattr(api, "available_memory", lambda: need)
+    fuse(f, f, np.ones((40, 50)), max_iter=1)
+    assert len(calls) == 3
