@@ -41,7 +41,8 @@ FORCING = 0.1  # a u-solve stops at ||dE/du|| <= FORCING |grad E| of the outer s
 FLOOR = 0.1  # ... and need not go below FLOOR * gtol |grad E(u0, v0)|
 V_STEPS = 3  # backtracked v-steps after each u-solve
 LINEAR_MAX_ITER = 100  # conjugate-gradient iterations of one u-solve, at most
-STALL = 3  # outer iterations without a new least gradient norm: the rounding floor
+STALL = 3  # outer iterations without halving the gradient norm: the rounding floor
+# (each outer iteration divides it by about ten until then)
 STEP = 0.99  # the v-step is STEP / L: the descent test then guarantees a decrease
 
 
@@ -106,7 +107,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
     energies, stationarity, pd_counts, lin_counts = [], [], [], []
     reason = STOP_STATIONARITY if g <= goal else STOP_MAX_ITER
     n = 0
-    best, stalled = g, 0  # outer iterations since the gradient norm's last new minimum
+    mark, stalled = g, 0  # outer iterations since the gradient norm last halved
     while reason == STOP_MAX_ITER and n < max_iter:
         n += 1
         e_prev = e_cur
@@ -154,7 +155,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                 e_cur, g = evaluate()
                 if g <= goal:
                     break
-        best, stalled = (g, 0) if g < best else (best, stalled + 1)
+        mark, stalled = (g, 0) if g < 0.5 * mark else (mark, stalled + 1)
         energies.append(e_cur)
         stationarity.append(g / g0 if g0 > 0 else 0.0)
         pd_counts.append(pd_total)
