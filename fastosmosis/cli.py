@@ -439,8 +439,13 @@ def _channel_report(result):
 # ---------------------------------------------------------------- fuse
 
 
-def _read_inputs(args, console):
-    """Foreground, background, alpha as floats, their infos, and where alpha came from."""
+def _read_inputs(args, console, *, as_float=True):
+    """Foreground, background, alpha as floats, their infos, and where alpha came from.
+
+    ``as_float=False`` leaves uint8 and uint16 images as they are, for ``fuse``, which
+    converts one channel at a time: a large scan then never has float64 copies of whole
+    images beside the solver's arrays.
+    """
     fg_raw, fg_info = read_image(args.foreground)
     fg_raw, fg_alpha = split_alpha(fg_raw, fg_info)
     if args.alpha == "-":
@@ -474,7 +479,8 @@ def _read_inputs(args, console):
                 f"size {_shape_text(other)} differs from the foreground's "
                 f"{_shape_text(size)} ({args.foreground}; sizes are height x width)",
             )
-    fg, bg = to_float(fg_raw), to_float(bg_raw)
+    keep = () if as_float else (np.uint8, np.uint16)
+    fg, bg = (x if x.dtype in keep else to_float(x) for x in (fg_raw, bg_raw))
     if fg.ndim != bg.ndim:
         grey_path = args.foreground if fg.ndim == 2 else args.background
         console.note(f"{grey_path}: grey image used as RGB to match the other image")
@@ -514,7 +520,8 @@ def run_fuse(args):
     console = _Console(args.quiet)
     fuse = _fuse()
     kwargs = _fuse_kwargs(args)
-    (fg, bg, alpha), (fg_info, bg_info, alpha_info), alpha_source = _read_inputs(args, console)
+    (fg, bg, alpha), (fg_info, bg_info, alpha_info), alpha_source = _read_inputs(
+        args, console, as_float=False)
     like = args.bit_depth or fg_info
     _check_outputs(args, like)
     console.flush_notes()
