@@ -57,8 +57,8 @@ def time_per_pixel(side, dtype, max_iter, repeats, v_step="prox", quiet_wait=0.0
     from .quiet import OthersCpu, wait_quiet
 
     f, b, a = tile_problem(side)
-    opts = dict(SETTINGS, scheme="exact", v_step=v_step, dtype=np.dtype(dtype).type,
-                max_iter=max_iter, tol=1e-300)
+    opts = dict(SETTINGS, scheme="exact", solver="ipiano", v_step=v_step,
+                dtype=np.dtype(dtype).type, max_iter=max_iter, tol=1e-300)
     fastosmosis.fuse(f[:16, :16], b[:16, :16], a[:16, :16], **opts)  # compile
     best, r, others = np.inf, None, 0.0
     for _ in range(repeats):
@@ -98,7 +98,7 @@ def grow(x):  # mirrored, so seamless, tiling to side x side
     return np.ascontiguousarray(np.tile(p, reps)[:side, :side])
 f, b, a = (grow(x) for x in (f, b, a))
 fastosmosis.fuse(f[:16, :16], b[:16, :16], a[:16, :16], max_iter=1,
-                 dtype=np.dtype(dtype).type)
+                 dtype=np.dtype(dtype).type, solver="ipiano")
 before = status("VmRSS")
 sites = []
 if trace:
@@ -116,7 +116,7 @@ else:
     callback = None
 t = time.perf_counter()
 r = fastosmosis.fuse(f, b, a, **SETTINGS, dtype=np.dtype(dtype).type, max_iter=max_iter,
-                     tol=1e-300, callback=callback)
+                     tol=1e-300, callback=callback, solver="ipiano")
 seconds = time.perf_counter() - t
 out = dict(side=side, dtype=dtype, max_iter=max_iter, rss_before=before,
            peak=status("VmHWM"), seconds=seconds, sites=sites,
