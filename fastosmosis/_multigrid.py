@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
@@ -36,6 +37,14 @@ class Level:
     x: np.ndarray
     b: np.ndarray
     res: np.ndarray
+    block_rows: int = 1  # rows per parallel block of the smoothing sweep
+    scratch: np.ndarray = None  # a row per block
+
+
+def sweep_blocks(shape, dtype):
+    """Rows per block of the smoothing sweep (two blocks per thread) and its scratch."""
+    rows = max(4, -(-shape[0] // (2 * numba.get_num_threads())))
+    return rows, np.empty((-(-shape[0] // rows), shape[1]), dtype)
 
 
 def level_shapes(shape, coarsest=COARSEST):
@@ -60,8 +69,10 @@ class Hierarchy:
         self.sweeps = sweeps
         self.dtype = dtype
         self.d0 = np.empty(shape, dtype)
-        self.coarse = [Level(*(np.empty(s, dtype) for s in (sh, sh)), 1.0,
-                             *(np.empty(sh, dtype) for _ in range(4)))
+        self.blocks0 = sweep_blocks(shape, dtype)
+        self.coarse = [Level(np.empty(sh, dtype), np.empty(sh, dtype), 1.0,
+                             *(np.empty(sh, dtype) for _ in range(4)),
+                             *sweep_blocks(sh, dtype))
                        for sh in self.shapes[1:]]
         self.levels = []
         self.factor = None
@@ -69,13 +80,13 @@ class Hierarchy:
     @property
     def nbytes(self):
         return sum(a.nbytes for lv in self.coarse for a in (lv.wy, lv.wx, lv.d, lv.x, lv.b,
-                                                             lv.res)) \
-            + self.d0.nbytes
+                                                             lv.res, lv.scratch)) \
+            + self.d0.nbytes + self.blocks0[1].nbytes
 
     def update(self, v, osm, c0):
         """Rebuild the coarse operators from level 0's (v, osm, d0) and ``c0`` (its
         diagonal part gamma alpha v^2, which the call may overwrite)."""
-        top = Level(v, v, float(osm), self.d0, None, None, None)
+        top = Level(v, v, float(osm), self.d0, None, None, None, *self.blocks0)
         self.levels = [top] + self.coarse
         c = c0
         for fine, lv in zip(self.levels[:-1], self.levels[1:], strict=True):
@@ -98,17 +109,16 @@ class Hierarchy:
         if k == len(self.levels) - 1:
             lv.x[...] = cho_solve(self.factor, lv.b.reshape(-1)).reshape(lv.x.shape)
             return
-        for sweep in range(self.sweeps):
-            K.smooth(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 2 if sweep == 0 else 0)
-            K.smooth(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 1)
+        rows, tmp = lv.block_rows, lv.scratch
+        for sweep in range(self.sweeps):  # red, then black
+            K.sweep(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 0, sweep == 0, rows, tmp)
         K.residual(lv.b, lv.x, lv.wy, lv.wx, lv.s, lv.d, lv.res)
         nxt = self.levels[k + 1]
         K.restrict(lv.res, nxt.b)
         self._cycle(k + 1)
         K.prolong_add(nxt.x, lv.x)
-        for _ in range(self.sweeps):
-            K.smooth(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 1)
-            K.smooth(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 0)
+        for _ in range(self.sweeps):  # black, then red: the adjoint of the pre-smoothing
+            K.sweep(lv.x, lv.b, lv.wy, lv.wx, lv.s, lv.d, 1, False, rows, tmp)
 
 
 def dense_matrix(wy, wx, s, d):

@@ -27,8 +27,8 @@ from .multigrid import (
     ratio_norm,
     residual,
     restrict,
-    smooth,
     stencil_diagonal,
+    sweep,
     u_system,
 )
 from .operators import grad, grad_t
@@ -47,8 +47,8 @@ __all__ = [
     "ratio_norm",
     "residual",
     "restrict",
-    "smooth",
     "stencil_diagonal",
+    "sweep",
     "u_system",
     "v_descent",
     "HUBER",

@@ -115,31 +115,68 @@ def residual(b, x, wy, wx, s, d, out):
             o[j] = b[i, j] - d[i, j] * x[i, j] + s * o[j]
 
 
-@njit(both(lambda A, F: types.void(A, A, A, A, F, A, types.int64)), parallel=True, **JIT)
-def smooth(x, b, wy, wx, s, d, color):
-    """One half-sweep of red-black Gauss-Seidel: the pixels with ``(i + j) % 2 == color``
-    get ``x = (b + s sum_k w_k x_k) / d``; their neighbours all have the other colour, so
-    the rows can be updated in parallel and the result does not depend on the order.
-    ``color`` 2 (the first half-sweep from x = 0): red pixels get ``b / d``, black ones 0.
+@njit(**JIT)
+def _colour_row(x, b, wy, wx, s, d, i, color, zero, tmp):
+    """Gauss-Seidel on the pixels of row i with ``(i + j) % 2 == color``:
+    ``x = (b + s sum_k w_k x_k) / d``, their neighbours all of the other colour;
+    ``zero``: as if x were 0 before (``x = b / d``, no neighbour read; the other colour's
+    pixels of the row get 0, so that no uninitialised value is ever read, not even
+    times the 0 factor of a missing neighbour).
+
+    The update is computed for the whole row into ``tmp`` (contiguous loops that
+    vectorise; for the pixels of this colour it is the Gauss-Seidel value, since their
+    neighbours are all of the other colour) and then copied to this colour's pixels:
+    1.35-1.5x faster than a stride-2 loop, which does not vectorise.
     """
-    h, w = x.shape
-    for i in prange(h):
-        xi, bi, di = x[i], b[i], d[i]
-        if color == 2:
-            for j in range(w):
-                xi[j] = bi[j] / di[j] if (i + j) % 2 == 0 else 0.0
-            continue
-        up, dn, fu, fd = _rows(h, i, x.dtype.type(1))
-        first = (i + color) % 2  # the first column of this colour
-        if first == 0:
-            xi[0] = (bi[0] + s * _border_sum(x, wy, wx, i, up, dn, fu, fd, 0, w)) / di[0]
-        for j in range(2 - first, w - 1, 2):
-            n = (fu * wy[up, j] * x[up, j] + fd * wy[i, j] * x[dn, j]
-                 + wx[i, j - 1] * xi[j - 1] + wx[i, j] * xi[j + 1])
-            xi[j] = (bi[j] + s * n) / di[j]
-        k = w - 1
-        if k > 0 and (k - first) % 2 == 0:
-            xi[k] = (bi[k] + s * _border_sum(x, wy, wx, i, up, dn, fu, fd, k, w)) / di[k]
+    w = x.shape[1]
+    xi, bi, di = x[i], b[i], d[i]
+    first = (i + color) % 2  # the first column of this colour
+    if zero:
+        for j in range(w):
+            xi[j] = 0.0
+        for j in range(first, w, 2):
+            xi[j] = bi[j] / di[j]
+        return
+    _neighbour_row(x, wy, wx, i, tmp)
+    for j in range(w):
+        tmp[j] = (bi[j] + s * tmp[j]) / di[j]
+    for j in range(first, w, 2):
+        xi[j] = tmp[j]
+
+
+@njit(both(lambda A, F: types.void(A, A, A, A, F, A, types.int64, types.boolean,
+                                   types.int64, A)), parallel=True, **JIT)
+def sweep(x, b, wy, wx, s, d, color, zero, block_rows, scratch):
+    """One symmetric-order Gauss-Seidel sweep in one pass: first the pixels of colour
+    ``color`` (red: ``(i + j) % 2 == 0``), then those of the other colour, each with the
+    first colour's new values; ``zero``: from x = 0 (x is then only written).
+
+    Row blocks run in parallel, each as a wavefront: the first colour on row i, then
+    the second colour on row i - 1, whose neighbours of the first colour are all new by
+    then. The second colour on a block's first and last rows needs the first colour of
+    the neighbouring blocks' rows, so it waits for a second pass of two rows per block.
+    Every pixel sees exactly the values of two plain half-sweeps: the result does not
+    depend on the blocks or the thread count. ``scratch`` has a row per block.
+    """
+    h = x.shape[0]
+    other = 1 - color
+    nblocks = (h + block_rows - 1) // block_rows
+    for blk in prange(nblocks):
+        r0 = blk * block_rows
+        r1 = min(r0 + block_rows, h)
+        tmp = scratch[blk]
+        _colour_row(x, b, wy, wx, s, d, r0, color, zero, tmp)
+        for i in range(r0 + 1, r1):
+            _colour_row(x, b, wy, wx, s, d, i, color, zero, tmp)
+            if i - 1 > r0:
+                _colour_row(x, b, wy, wx, s, d, i - 1, other, False, tmp)
+    for blk in prange(nblocks):
+        r0 = blk * block_rows
+        r1 = min(r0 + block_rows, h)
+        tmp = scratch[blk]
+        _colour_row(x, b, wy, wx, s, d, r0, other, False, tmp)
+        if r1 - 1 > r0:
+            _colour_row(x, b, wy, wx, s, d, r1 - 1, other, False, tmp)
 
 
 @njit(**JIT)

@@ -81,19 +81,28 @@ def test_prolongation_is_bilinear_between_cell_centres():
     np.testing.assert_allclose(lin[1:-1, 1:-1], (2 * fi + 3 * fj)[1:-1, 1:-1])
 
 
-def test_red_black_sweep_matches_its_definition(rng):
-    shape = (6, 7)
+@pytest.mark.parametrize("shape", [(1, 7), (7, 1), (6, 7), (13, 10)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("block_rows", [1, 2, 5, 100])
+def test_gauss_seidel_sweep_matches_its_definition(rng, shape, block_rows):
+    """One pass = a half-sweep of each colour, in either order, from x or from 0, for
+    any row blocks (the wavefront within a block, one row per block after)."""
     u, v, alpha, f = u_problem(rng, shape)
     x, c, b, d = (np.empty(shape) for _ in range(4))
     K.u_system(u, v, alpha, f, 1.0, 1.0, x, c, b, d)
     A = R.u_block_matrix(v, alpha, 1.0, 1.0).toarray()
-    expect = x.ravel().copy()
-    for color in (0, 1):
-        for k in np.flatnonzero((np.add.outer(np.arange(6), np.arange(7)) % 2 == color)):
-            expect[k] = (b.ravel()[k] - A[k] @ expect + A[k, k] * expect[k]) / A[k, k]
-    K.smooth(x, b, v, v, 1.0, d, 0)
-    K.smooth(x, b, v, v, 1.0, d, 1)
-    np.testing.assert_allclose(x.ravel(), expect, rtol=1e-13)
+    colours = np.add.outer(np.arange(shape[0]), np.arange(shape[1])).ravel() % 2
+    for first, zero in ((0, False), (1, False), (0, True)):
+        expect = np.zeros(x.size) if zero else x.ravel().copy()
+        for color in (first, 1 - first):
+            for k in np.flatnonzero(colours == color):
+                expect[k] = (b.ravel()[k] - A[k] @ expect + A[k, k] * expect[k]) / A[k, k]
+        out = x.copy()
+        if zero:
+            out[...] = np.nan  # only written
+        K.sweep(out, b, v, v, 1.0, d, first, zero, block_rows,
+                np.empty((-(-shape[0] // block_rows), shape[1])))
+        np.testing.assert_allclose(out.ravel(), expect, rtol=1e-13)
 
 
 def test_level_shapes_halve_to_the_coarsest():
