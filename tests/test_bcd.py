@@ -132,16 +132,33 @@ def test_linear_solve_matches_scipy_direct_solve(rng, shape, coarsest, dtype):
         assert np.linalg.norm(res / v.ravel()) <= 10 * target
 
 
-def test_convergence_factor_per_iteration_on_256x256(rng):
-    """Preconditioned CG reduces ||dE/du|| by a factor of about 0.15 per iteration
-    (measured 0.13-0.16 over the first ten), independent of the size."""
+def puppets_channel(rows, cols):
+    import imageio.v3 as iio
+
+    f, b, a = (np.ascontiguousarray(iio.imread(DATA / f"1_{k}.png")[rows, cols, 0] / 255.0)
+               for k in ("foreground", "background", "alpha"))
+    f, b = f + 1.0, b + 1.0
+    return f.copy(), np.ascontiguousarray(f**a * b ** (1 - a)), a, f
+
+
+@pytest.mark.parametrize("problem, bound", [("random", 0.2), ("puppets", 0.35)])
+def test_convergence_factor_per_iteration_on_256x256(rng, problem, bound):
+    """Preconditioned CG reduces ||dE/du|| by a mean factor per iteration of 0.15 on a
+    random problem (alpha > 0 on 30% of the pixels; 0.13-0.17 from 37 x 50 to 563 x 800)
+    and 0.27 on a 256 x 256 crop of the puppets' red channel with alpha = 0 on 87% of
+    it (0.19-0.27 over three such crops), from u = f and v = w."""
     shape = (256, 256)
-    u, v, alpha, f = u_problem(rng, shape)
+    if problem == "random":
+        u, v, alpha, f = u_problem(rng, shape)
+    else:
+        if not (DATA / "1_foreground.png").exists():
+            pytest.skip("no puppets example")
+        u, v, alpha, f = puppets_channel(slice(300, 556), slice(0, 256))
     solver = USolver(shape, np.float64)
     info = solver.solve(u, v, alpha, f, osm=1.0, gamma=1.0, target=0.0, max_iter=10)
     history = np.array([info.start] + info.history)
     factor = (history[-1] / history[0]) ** (1 / 10)
-    assert factor <= 0.2, f"mean convergence factor {factor:.3f} per iteration"
+    assert factor <= bound, f"mean convergence factor {factor:.3f} per iteration"
     assert np.all(history[1:] < history[:-1])
 
 
