@@ -33,7 +33,7 @@ class FusionResult:
     ----------
     u, v : ndarray
         The fused image and the drift image, shape of the foreground, offset removed,
-        not clipped, in the working dtype.
+        not clipped, in the working dtype (v is None with ``return_v=False``).
     energies : list of ndarray
         Per channel, the energy E after each iPiano iteration.
     iterations : list of int
@@ -312,21 +312,21 @@ def available_memory():
     return None
 
 
-def memory_needed(shape, dtype, solver="bcd"):
+def memory_needed(shape, dtype, solver="bcd", return_v=True):
     """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem."""
     h, w = shape[:2]
     channels = shape[2] if len(shape) == 3 else 1
     item = np.dtype(dtype).itemsize
-    return int(h * w * item * (WORK_IMAGES[solver] + 2 * channels))
+    return int(h * w * item * (WORK_IMAGES[solver] + (1 + bool(return_v)) * channels))
 
 
-def _check_memory(shape, dtype, solver):
-    need = memory_needed(shape, dtype, solver)
+def _check_memory(shape, dtype, solver, return_v):
+    need = memory_needed(shape, dtype, solver, return_v)
     have = available_memory()
     if have is not None and need > have:
         hint = ""
         if np.dtype(dtype) == np.float64:
-            small = memory_needed(shape, np.float32, solver) / 1e9
+            small = memory_needed(shape, np.float32, solver, return_v) / 1e9
             hint = f"; dtype=float32 needs about {small:.1f} GB"
         raise InsufficientMemoryError(
             f"memory: a {' x '.join(map(str, shape))} problem needs about {need / 1e9:.1f} GB "
@@ -359,7 +359,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
          gtol=None, tol=None, max_iter=10000, pd_tol=1e-4, pd_max_iter=10000,
          warm_start=None, offset=1.0, dtype=np.float64, threads=None, callback=None,
          regularizer="huber-tv", v_step=None, pd_tol_rel=None,
-         multiscale=False) -> FusionResult:
+         multiscale=False, return_v=True) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -449,6 +449,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         alpha, w; same parameters and stopping rule; u, v upsampled linearly). The
         energies and iterations reported are the full-resolution ones; the stationarity
         stays relative to the ordinary start (u0, v0).
+    return_v : bool
+        Also return the drift image v (False: ``result.v`` is None, which saves an image
+        of the working dtype per channel: what a 100-megapixel scan needs to fit).
 
     Returns
     -------
@@ -468,8 +471,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     if v_step is None:
         v_step = "explicit" if solver == "bcd" else "prox"
     _check_choice("v_step", v_step, V_STEPS)
-    if not isinstance(multiscale, (bool, np.bool_)):
-        raise ValueError(f"multiscale: expected True or False, got {multiscale!r}")
+    for name, value in (("multiscale", multiscale), ("return_v", return_v)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name}: expected True or False, got {value!r}")
     for name, value in (("gtol", gtol), ("pd_tol_rel", pd_tol_rel)):  # stationarity rules
         if value is not None:
             _check_number(name, value, positive=True)
@@ -497,7 +501,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fi, bi, ai, shape = _prepare(foreground, background, alpha)
     _check_init(init, ai, alpha_blur, fi.channels)
-    _check_memory(shape, dt, solver)
+    _check_memory(shape, dt, solver, return_v)
 
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
@@ -506,10 +510,10 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
                       regularizer=regularizer, v_step=v_step, gtol=gtol,
                       pd_tol_rel=pd_tol_rel, multiscale=bool(multiscale))
-    result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt),
+    result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt) if return_v else None,
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
-    v_out = result.v[..., None] if result.v.ndim == 2 else result.v
+    v_out = None if result.v is None else result.v.reshape(shape[:2] + (-1,))
     with threads_ctx:
         for c in range(fi.channels):
             problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
@@ -525,7 +529,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                          callback=callback)
             del problem
             np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
-            np.subtract(sol.v, dt(offset), out=v_out[..., c])
+            if v_out is not None:
+                np.subtract(sol.v, dt(offset), out=v_out[..., c])
             result.energies.append(sol.energies)
             result.iterations.append(sol.iterations)
             result.pd_iterations.append(sol.pd_iterations)

@@ -53,7 +53,7 @@ _CHOICES = {
 # Keywords whose default is None, by the type of the values they take.
 _NONE_DEFAULT_TYPES = {"alpha_blur": "float", "threads": "int", "warm_start": "bool",
                        "tol": "float", "gtol": "float", "pd_tol_rel": "float"}
-_NOT_FLAGS = {"callback"}
+_NOT_FLAGS = {"callback", "return_v"}  # return_v follows --save-v
 # Short help of the keywords known today; a new keyword gets its docstring's first sentence.
 _HELP = {
     "eta": "weight of the Huber-TV regulariser of v (0: none)",
@@ -431,6 +431,7 @@ def _channel_report(result):
             "pd_iterations_total": int(np.sum(result.pd_iterations[c])),
             "pd_iterations": result.pd_iterations[c],
             "linear_iterations": result.linear_iterations[c],
+            "stationarity": result.stationarity[c],
         }
         for c in range(len(result.iterations))
     ]
@@ -530,7 +531,8 @@ def run_fuse(args):
     progress = Progress(channels, quiet=args.quiet)
     start = getattr(args, "started", time.perf_counter())
     try:
-        result = fuse(fg, bg, alpha, callback=progress, **kwargs)
+        result = fuse(fg, bg, alpha, callback=progress, return_v=bool(args.save_v),
+                      **kwargs)
     except ValueError as exc:
         raise ValueError(_with_option_names(_describe(exc), args, kwargs)) from None
     finally:
@@ -655,7 +657,7 @@ def run_demo(args):
     )
     progress = Progress(fg.shape[2], quiet=args.quiet)
     try:
-        result = fuse(fg, bg, alpha, callback=progress, **kwargs)
+        result = fuse(fg, bg, alpha, callback=progress, return_v=False, **kwargs)
     finally:
         progress.close()
     progress.summary(result)

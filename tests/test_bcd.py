@@ -357,3 +357,19 @@ def test_a_problem_too_large_for_the_memory_is_refused_first(rng, monkeypatch):
     monkeypatch.setattr(api, "available_memory", lambda: need)
     fuse(f, f, np.ones((40, 50)), max_iter=1)
     assert len(calls) == 3
+
+
+def test_return_v_false_keeps_u_and_saves_the_v_image(rng):
+    from fastosmosis import memory_needed
+
+    f, b = positive_field(rng, (9, 8, 3), low=0, high=1), positive_field(rng, (9, 8, 3),
+                                                                         low=0, high=1)
+    alpha = rng.uniform(0, 1, (9, 8))
+    full = fuse(f, b, alpha, eta=0.5)
+    lean = fuse(f, b, alpha, eta=0.5, return_v=False)
+    assert lean.v is None
+    np.testing.assert_array_equal(lean.u, full.u)
+    assert memory_needed(f.shape, np.float64) - memory_needed(f.shape, np.float64,
+                                                              return_v=False) == 9 * 8 * 8 * 3
+    with pytest.raises(ValueError, match="return_v"):
+        fuse(f, b, alpha, return_v="no")
