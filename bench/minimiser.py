@@ -45,6 +45,13 @@ def load(prefix):
     return f, b, (a if a.ndim == 2 else a[..., 0]) / 255.0
 
 
+def header(title, *columns):
+    """Print a section title and a Markdown table's head."""
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
 def worst(r):
     return max(float(s[-1]) for s in r.stationarity)
 
@@ -56,10 +63,9 @@ def counts(r):
 def accuracy(threads):
     from tests.reference import minimiser_of, psnr
 
-    print("\n## accuracy: the default against the reference minimiser\n")
-    print("| example | outer iterations | CG iterations | seconds | stationarity (worst) "
-          "| PSNR to the minimiser | iPiano default: PSNR |")
-    print("|---|---|---|---|---|---|---|")
+    header("accuracy: the default against the reference minimiser", "example",
+           "outer iterations", "CG iterations", "seconds", "stationarity (worst)",
+           "PSNR to the minimiser", "iPiano default: PSNR")
     for name, (prefix, model) in EXAMPLES.items():
         f, b, a = load(prefix)
         r = fuse(f, b, a, threads=threads, **model)
@@ -82,9 +88,8 @@ def speed(threads, rounds):
             last[label] = fuse(f, b, a, threads=threads, **model, **opts)
             times[label].append(time.perf_counter() - t)
     new, old = (np.array(times[k]) for k in runs)
-    print(f"\n## speed: the puppets example, {rounds} rounds in turns\n")
-    print("| run | iterations | seconds (min / median) | stationarity (worst) |")
-    print("|---|---|---|---|")
+    header(f"speed: the puppets example, {rounds} rounds in turns", "run", "iterations",
+           "seconds (min / median)", "stationarity (worst)")
     for label, t in zip(runs, (new, old), strict=True):
         print(f"| {label} | {counts(last[label])[0]} | {t.min():.2f} / "
               f"{np.median(t):.2f} | {worst(last[label]):.2g} |")
@@ -105,10 +110,8 @@ def upsampled(f, b, a, mpx, channels):
 def scale(threads, sizes):
     f, b, a = load("1")
     model = EXAMPLES["puppets"][1]
-    print("\n## scale: the puppets upsampled\n")
-    print("| Mpx | channels | outer iterations | CG iterations | seconds | s per Mpx and "
-          "channel | stationarity (worst) |")
-    print("|---|---|---|---|---|---|---|")
+    header("scale: the puppets upsampled", "Mpx", "channels", "outer iterations",
+           "CG iterations", "seconds", "s per Mpx and channel", "stationarity (worst)")
     per_px, outer = [], []
     for mpx in sizes:
         channels = 3 if mpx <= 16 else 1
@@ -131,10 +134,8 @@ def scale(threads, sizes):
 def float32(threads):
     from tests.reference import psnr
 
-    print("\n## float32\n")
-    print("| example | dtype | outer iterations | seconds | stationarity (worst) | stop | "
-          "PSNR to float64 | work memory |")
-    print("|---|---|---|---|---|---|---|---|")
+    header("float32", "example", "dtype", "outer iterations", "seconds",
+           "stationarity (worst)", "stop", "PSNR to float64", "work memory")
     for name, (prefix, model) in EXAMPLES.items():
         f, b, a = load(prefix)
         r64 = fuse(f, b, a, threads=threads, **model)
