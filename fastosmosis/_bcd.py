@@ -162,10 +162,11 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
         lin_counts.append(lin_its)
         if reason == STOP_BACKTRACKING:
             break
-        if callback is not None and callback(channel, n, e_cur) is False:
-            reason = STOP_CALLBACK
+        halt = callback is not None and callback(channel, n, e_cur) is False
         if g <= goal:
             reason = STOP_STATIONARITY
+        elif halt:
+            reason = STOP_CALLBACK
         elif not moved or stalled >= STALL:  # E's rounding floor: no block can go on
             reason = STOP_FLOOR
         elif tol is not None and abs(e_cur - e_prev) < tol * abs(e_prev):

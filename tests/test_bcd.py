@@ -373,3 +373,20 @@ def test_return_v_false_keeps_u_and_saves_the_v_image(rng):
                                                               return_v=False) == 9 * 8 * 8 * 3
     with pytest.raises(ValueError, match="return_v"):
         fuse(f, b, alpha, return_v="no")
+
+
+def test_callback_sees_every_outer_iteration_and_can_stop_a_channel(rng):
+    f, b = positive_field(rng, (20, 18, 2), low=0, high=1), positive_field(rng, (20, 18, 2),
+                                                                           low=0, high=1)
+    alpha = (rng.uniform(0, 1, (20, 18)) > 0.5).astype(float)
+    seen = []
+
+    def cb(channel, iteration, energy):
+        seen.append((channel, iteration, energy))
+        return not (channel == 0 and iteration == 2)
+
+    r = fuse(f, b, alpha, eta=0.5, callback=cb)
+    assert r.stop_reasons[0] == "callback" and r.iterations[0] == 2
+    assert r.stop_reasons[1] == STOP_STATIONARITY
+    assert [e for c, _, e in seen if c == 1] == list(r.energies[1])
+    assert [i for c, i, _ in seen if c == 1] == list(range(1, r.iterations[1] + 1))
