@@ -46,6 +46,27 @@ STALL = 3  # outer iterations without halving the gradient norm: the rounding fl
 STEP = 0.99  # the v-step is STEP / L: the descent test then guarantees a decrease
 
 
+SINGULAR = 1e-3  # A counts as singular below this fraction of an ulp of 8 osm max(v) N
+
+
+def _singular(alpha, v, gamma, osm):
+    """Whether the u-block's A is singular, exactly or to rounding.
+
+    Its constant mode has the eigenvalue ``gamma sum(alpha v^2) / N``, against a
+    diagonal of about ``8 osm max v``; rounding in the residual moves that mode's
+    coefficient by the ratio of the two. Measured: with alpha = 1e-30 on one pixel of a
+    40 x 37 image and 0 elsewhere the solve put u / v at 1278 (u = f there: about 1);
+    a single pixel with alpha = 1 is still solved right in float32 at 4 megapixels.
+    The threshold ``SINGULAR`` sits between the two.
+    """
+    if gamma == 0:
+        return True
+    ulp = float(np.finfo(v.dtype).eps)
+    v_min, v_max = float(v.min()), float(v.max())
+    return gamma * float(alpha.sum()) * v_min * v_min <= SINGULAR * ulp * 8 * osm * v_max \
+        * v.size
+
+
 def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_iter,
                       gtol=None, tol=None, regularizer="huber-tv", v_step="explicit",
                       pd_tol=1e-4, pd_max_iter=10000, warm_start=True, gnorm_ref=None,
@@ -64,7 +85,9 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
 
     When gamma = 0 or alpha = 0 everywhere, A is singular and r = u / v is free up to
     one constant (the grid is connected): the u-block then takes ``u = c v`` with
-    ``c = <u, v> / <v, v>``, the minimiser closest to the current u.
+    ``c = <u, v> / <v, v>``, the minimiser closest to the current u. So it does where A
+    is singular to rounding (``_singular``): there the constant would be set by
+    rounding noise, not by the data.
     """
     start = time.perf_counter()
     gtol = GTOL if gtol is None else gtol
@@ -91,7 +114,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                           pd_max_iter=pd_max_iter, warm_start=warm_start)
     elif eta > 0:
         smooth_reg = reg_kind
-    degenerate = gamma == 0 or not np.any(alpha)
+    degenerate = _singular(alpha, v, gamma, osm)
 
     def evaluate():
         """Gradients at (u, v) into gu, gv; (E, |grad E|) there."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from . import kernels as K
 
@@ -107,7 +107,7 @@ class Hierarchy:
     def _cycle(self, k):
         lv = self.levels[k]
         if k == len(self.levels) - 1:
-            lv.x[...] = cho_solve(self.factor, lv.b.reshape(-1)).reshape(lv.x.shape)
+            lv.x.reshape(-1)[:] = self.factor(lv.b.reshape(-1))
             return
         rows, tmp = lv.block_rows, lv.scratch
         for sweep in range(self.sweeps):  # red, then black
@@ -135,7 +135,16 @@ def dense_matrix(wy, wx, s, d):
 
 
 def _dense_factor(lv):
-    return cho_factor(dense_matrix(lv.wy, lv.wx, lv.s, lv.d), lower=True)
+    """The coarsest level's solve: Cholesky, or the pseudo-inverse where rounding leaves
+    the matrix not numerically positive definite (alpha > 0 only on a few pixels, and
+    tiny there)."""
+    a = dense_matrix(lv.wy, lv.wx, lv.s, lv.d)
+    try:
+        factor = cho_factor(a, lower=True)
+    except LinAlgError:
+        inverse = np.linalg.pinv(a, hermitian=True)
+        return lambda b: inverse @ b
+    return lambda b: cho_solve(factor, b)
 
 
 @dataclass

@@ -390,3 +390,25 @@ def test_callback_sees_every_outer_iteration_and_can_stop_a_channel(rng):
     assert r.stop_reasons[1] == STOP_STATIONARITY
     assert [e for c, _, e in seen if c == 1] == list(r.energies[1])
     assert [i for c, i, _ in seen if c == 1] == list(range(1, r.iterations[1] + 1))
+
+
+@pytest.mark.parametrize("dtype_", [np.float64, np.float32])
+def test_nearly_singular_u_block_still_converges(rng, dtype_):
+    """alpha > 0 on one pixel only, and tiny there: A is singular to rounding, and the
+    u-block keeps the multiple of v closest to u (the solve would set the constant by
+    rounding noise: u / v went to 1278 in float64); alpha = 1 on that pixel is solved."""
+    shape = (40, 37)
+    f, b = positive_field(rng, shape, low=0, high=1), positive_field(rng, shape, low=0, high=1)
+    alpha = np.zeros(shape)
+    alpha[5, 7] = 1e-30
+    r = fuse(f, b, alpha, eta=0.5, dtype=dtype_)
+    assert np.all(np.isfinite(r.u)) and np.all(np.isfinite(r.v))
+    assert r.stop_reasons[0] in (STOP_STATIONARITY, "rounding floor")
+    assert np.all(r.linear_iterations[0] == 0)  # the singular rule, no solve
+    assert abs(np.mean((r.u + 1) / (r.v + 1)) - 1) < 0.1
+    for e in r.energies:
+        assert np.all(np.diff(e) <= 1e-6 * np.abs(e[:-1]))
+    alpha[5, 7] = 1.0
+    r = fuse(f, b, alpha, eta=0.5, dtype=dtype_)
+    assert r.linear_iterations[0].sum() > 0
+    assert r.u[5, 7] == pytest.approx(f[5, 7], abs=1e-3)
