@@ -35,7 +35,7 @@ class FusionResult:
         The fused image and the drift image, shape of the foreground, offset removed,
         not clipped, in the working dtype (v is None with ``return_v=False``).
     energies : list of ndarray
-        Per channel, the energy E after each iPiano iteration.
+        Per channel, the energy E after each iteration.
     iterations : list of int
         Per channel, the iterations run (outer iterations of solver "bcd").
     pd_iterations : list of ndarray
@@ -296,8 +296,10 @@ class InsufficientMemoryError(MemoryError, ValueError):
 
 
 # images of one channel's size that each solver holds while it runs (its work arrays,
-# the hierarchy's coarse levels included); the result adds u and v of every channel
-WORK_IMAGES = {"bcd": 12.0, "ipiano": 20.0}
+# the hierarchy's coarse levels included), and the primal-dual prox's state on top; the
+# result adds u (and v) of every channel
+WORK_IMAGES = {"bcd": 12.0, "ipiano": 11.0}
+PROX_IMAGES = 8.0
 
 
 def available_memory():
@@ -312,21 +314,24 @@ def available_memory():
     return None
 
 
-def memory_needed(shape, dtype, solver="bcd", return_v=True):
-    """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem."""
+def memory_needed(shape, dtype, solver="bcd", *, prox=False, return_v=True):
+    """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem
+    (``prox``: the v-block runs the primal-dual prox)."""
     h, w = shape[:2]
     channels = shape[2] if len(shape) == 3 else 1
     item = np.dtype(dtype).itemsize
-    return int(h * w * item * (WORK_IMAGES[solver] + (1 + bool(return_v)) * channels))
+    work = WORK_IMAGES[solver] + (PROX_IMAGES if prox else 0.0)
+    return int(h * w * item * (work + (1 + bool(return_v)) * channels))
 
 
-def _check_memory(shape, dtype, solver, return_v):
-    need = memory_needed(shape, dtype, solver, return_v)
+def _check_memory(shape, dtype, solver, prox, return_v):
+    need = memory_needed(shape, dtype, solver, prox=prox, return_v=return_v)
     have = available_memory()
     if have is not None and need > have:
         hint = ""
         if np.dtype(dtype) == np.float64:
-            small = memory_needed(shape, np.float32, solver, return_v) / 1e9
+            small = memory_needed(shape, np.float32, solver, prox=prox,
+                                  return_v=return_v) / 1e9
             hint = f"; dtype=float32 needs about {small:.1f} GB"
         raise InsufficientMemoryError(
             f"memory: a {' x '.join(map(str, shape))} problem needs about {need / 1e9:.1f} GB "
@@ -501,7 +506,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fi, bi, ai, shape = _prepare(foreground, background, alpha)
     _check_init(init, ai, alpha_blur, fi.channels)
-    _check_memory(shape, dt, solver, return_v)
+    _check_memory(shape, dt, solver, eta > 0 and regularizer == "huber-tv"
+                  and v_step == "prox", return_v)
 
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
