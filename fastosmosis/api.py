@@ -545,6 +545,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             result.stationarity.append(sol.stationarity)
             result.stop_reasons.append(sol.stop_reason)
             result.channel_seconds.append(sol.seconds)
+            del sol  # its u and v: two images that the next channel's problem can reuse
     result.seconds = time.perf_counter() - start
     return result
 
