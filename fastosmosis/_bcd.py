@@ -1,11 +1,11 @@
-"""Block coordinate descent to the model's minimiser (MODEL.md 11), one channel.
+"""Block coordinate descent to the model's minimiser, one channel.
 
 Each outer iteration minimises E over u for the current v (the u-block is a convex
 quadratic: conjugate gradients preconditioned by multigrid, ``_multigrid``), then takes
 a few backtracked descent steps in v at the new u, either explicit steps of the whole
-energy (E is C^1, MODEL.md 9) or forward-backward steps with the Huber-TV prox. Every
-accepted step decreases E. A channel stops when the stationarity, the norm of the
-energy's gradient over the same at the start, reaches ``gtol``.
+energy (E is C^1: the Huber term is differentiable) or forward-backward steps with the
+Huber-TV prox. Every accepted step decreases E. A channel stops when the stationarity,
+the norm of the energy's gradient over the same at the start, reaches ``gtol``.
 
 The linear solve is inexact on purpose, loose early and tight at the end: it stops when
 ``||dE/du||`` is below ``FORCING`` times the gradient norm at the start of the outer
@@ -72,7 +72,8 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                       pd_tol=1e-4, pd_max_iter=10000, warm_start=True, gnorm_ref=None,
                       channel=0, callback=None, v_steps=V_STEPS, forcing=FORCING,
                       linear_max_iter=LINEAR_MAX_ITER, coarsest=None):
-    """Minimise E(u, v) of MODEL.md 3 for one channel by block coordinate descent.
+    """Minimise E(u, v) (the energy of ``fastosmosis.fuse``) for one channel by block
+    coordinate descent.
 
     Arrays as for ``_driver.solve_channel`` (C-contiguous, one float dtype, offset
     added; u0 and v0 are taken over as work arrays unless they alias another input).

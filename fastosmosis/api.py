@@ -21,7 +21,7 @@ from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channe
 
 INITS = ("foreground", "blend", "mean")
 SOLVERS = ("bcd", "ipiano")
-IPIANO_TOL = 1e-6  # the iPiano solver's default stopping rule (MODEL.md 5)
+IPIANO_TOL = 1e-6  # the iPiano solver's default stopping rule, the paper's
 DTYPES = (np.float32, np.float64)
 
 

@@ -1,4 +1,4 @@
-"""Multigrid for the u-block's linear system: a weighted 5-point operator (MODEL.md 11).
+"""Multigrid for the u-block's linear system: a weighted 5-point operator.
 
 On every level of the hierarchy the operator is
 
