@@ -4,7 +4,9 @@ Each outer iteration minimises E over u for the current v (the u-block is a conv
 quadratic: conjugate gradients preconditioned by multigrid, ``_multigrid``), then takes
 a few backtracked descent steps in v at the new u, either explicit steps of the whole
 energy (E is C^1: the Huber term is differentiable) or forward-backward steps with the
-Huber-TV prox. Every accepted step decreases E. A channel stops when the stationarity,
+Huber-TV prox, whose primal-dual tolerance then follows the outer progress too (at most
+``pd_tol``, and ``FORCING`` times the gradient norm per pixel). Every accepted step
+decreases E. A channel stops when the stationarity,
 the norm of the energy's gradient over the same at the start, reaches ``gtol``.
 
 The linear solve is inexact on purpose, loose early and tight at the end: it stops when
@@ -155,7 +157,8 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
                     K.v_step(v, v, gv, a2, 0.0, lin.z)
                     if prox is None:
                         p2 = lin.z
-                    else:
+                    else:  # the prox as exact as the outer progress needs
+                        prox.pd_tol = min(pd_tol, forcing * g / math.sqrt(f.size))
                         p2, pd_last = prox(lin.z, a2)
                         pd_total += pd_last
                     de, ipv, sqv, v_min = K.v_descent(

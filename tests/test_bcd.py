@@ -414,3 +414,26 @@ def test_nearly_singular_u_block_still_converges(rng, dtype_):
     r = fuse(f, b, alpha, eta=0.5, dtype=dtype_)
     assert r.linear_iterations[0].sum() > 0
     assert r.u[5, 7] == pytest.approx(f[5, 7], abs=1e-3)
+
+
+@pytest.mark.parametrize("options", [dict(eta=0.0), dict(regularizer="tikhonov"),
+                                     dict(v_step="prox"), dict(init="mean"),
+                                     dict(multiscale=True)],
+                         ids=["eta0", "tikhonov", "prox", "mean", "multiscale"])
+def test_every_option_reaches_the_default_stationarity(rng, options):
+    """The solver's options all end at the stationarity asked for, as measured by the
+    independent helper of tests/stationarity.py."""
+    t = np.linspace(0, 3, 36)
+    yy, xx = np.meshgrid(t, t[:33], indexing="ij")
+    f = np.stack([0.5 + 0.3 * np.sin(xx + k) * np.cos(yy) for k in range(2)], axis=2)
+    b = np.stack([0.5 + 0.3 * np.cos(2 * xx - k) for k in range(2)], axis=2)
+    alpha = (xx < 1.5).astype(float)
+    model = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)
+    model.update({k: v for k, v in options.items() if k == "eta"})
+    extra = {k: v for k, v in options.items() if k != "eta"}
+    r = fuse(f, b, alpha, **model, **extra)
+    assert r.stop_reasons == [STOP_STATIONARITY] * 2
+    measured = stationarity(r.u, r.v, f, b, alpha, **model,
+                            init=extra.get("init", "foreground"),
+                            regularizer=extra.get("regularizer", "huber-tv"))
+    assert max(measured) <= 1.01 * GTOL, measured
