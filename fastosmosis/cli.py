@@ -368,10 +368,14 @@ class Progress:
         for c, iterations in enumerate(result.iterations):
             energies = np.asarray(result.energies[c])
             final = f"{energies[-1]:.10g}" if energies.size else "-"
-            pd = int(np.sum(result.pd_iterations[c]))
+            counts = [f"{int(np.sum(result.pd_iterations[c]))} primal-dual iterations"]
+            if len(result.linear_iterations[c]):  # solver "bcd"
+                counts.insert(0, f"{int(np.sum(result.linear_iterations[c]))} CG iterations")
+                if result.stationarity[c].size:
+                    counts.append(f"stationarity {result.stationarity[c][-1]:.2g}")
             print(
                 f"{self._label(c)}: {iterations} iterations, energy {final}, "
-                f"{pd} primal-dual iterations, stopped: {result.stop_reasons[c]}, "
+                f"{', '.join(counts)}, stopped: {result.stop_reasons[c]}, "
                 f"{result.channel_seconds[c]:.2f} s",
                 file=self.stream,
                 flush=True,
