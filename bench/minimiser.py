@@ -29,7 +29,7 @@ from scipy.ndimage import zoom
 
 from fastosmosis import fuse, memory_needed
 
-from ._data import DATA
+from . import puppets
 
 EXAMPLES = {
     "puppets": ("1", dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)),
@@ -38,10 +38,8 @@ EXAMPLES = {
 
 
 def load(prefix):
-    import imageio.v3 as iio
-
-    f, b, a = (iio.imread(DATA / f"{prefix}_{k}.png") for k in ("foreground", "background",
-                                                                "alpha"))
+    """Foreground and background as stored (uint8), alpha as floats in [0, 1]."""
+    f, b, a = puppets.load(prefix)
     return f, b, (a if a.ndim == 2 else a[..., 0]) / 255.0
 
 

@@ -67,7 +67,6 @@ class Hierarchy:
     def __init__(self, shape, dtype, *, coarsest=COARSEST, sweeps=SWEEPS):
         self.shapes = level_shapes(shape, coarsest)
         self.sweeps = sweeps
-        self.dtype = dtype
         self.d0 = np.empty(shape, dtype)
         self.blocks0 = sweep_blocks(shape, dtype)
         self.coarse = [Level(np.empty(sh, dtype), np.empty(sh, dtype), 1.0,
@@ -168,8 +167,6 @@ class USolver:
     u's own array during the solve. Between solves the caller may use res, z, p and q
     as scratch: every solve starts afresh from u.
     """
-
-    IMAGES = 7.0  # the work arrays' size in images, for memory estimates
 
     def __init__(self, shape, dtype, *, coarsest=COARSEST, sweeps=SWEEPS):
         self.res, self.z, self.p, self.q = (np.empty(shape, dtype) for _ in range(4))

@@ -44,15 +44,9 @@ def _rows(h, i, one):
 
 
 @njit(**JIT)
-def _vsum(x, wy, i, up, dn, fu, fd, j):
-    """The vertical neighbours' weighted sum at (i, j)."""
-    return fu * wy[up, j] * x[up, j] + fd * wy[i, j] * x[dn, j]
-
-
-@njit(**JIT)
 def _border_sum(x, wy, wx, i, up, dn, fu, fd, j, w):
     """All neighbours' weighted sum at (i, j), for the first and last column."""
-    acc = _vsum(x, wy, i, up, dn, fu, fd, j)
+    acc = fu * wy[up, j] * x[up, j] + fd * wy[i, j] * x[dn, j]
     if j > 0:
         acc += wx[i, j - 1] * x[i, j - 1]
     if j < w - 1:
@@ -73,6 +67,17 @@ def _neighbour_row(x, wy, wx, i, out):
         out[w - 1] = _border_sum(x, wy, wx, i, up, dn, fu, fd, w - 1, w)
 
 
+@njit(**JIT)
+def _edge_sum(wy, wx, i, up, fu, fd, j, w):
+    """The weights of the edges at (i, j), without s."""
+    e = fu * wy[up, j] + fd * wy[i, j]
+    if j > 0:
+        e += wx[i, j - 1]
+    if j < w - 1:
+        e += wx[i, j]
+    return e
+
+
 @njit(both(lambda A, F: types.void(A, A, F, A, A)), parallel=True, **JIT)
 def stencil_diagonal(wy, wx, s, c, d):
     """``d = c + s (sum of the weights of the edges at each pixel)``."""
@@ -80,12 +85,7 @@ def stencil_diagonal(wy, wx, s, c, d):
     for i in prange(h):
         up, _, fu, fd = _rows(h, i, c.dtype.type(1))
         for j in range(w):
-            e = fu * wy[up, j] + fd * wy[i, j]
-            if j > 0:
-                e += wx[i, j - 1]
-            if j < w - 1:
-                e += wx[i, j]
-            d[i, j] = c[i, j] + s * e
+            d[i, j] = c[i, j] + s * _edge_sum(wy, wx, i, up, fu, fd, j, w)
 
 
 @njit(both(lambda A, F: types.float64(A, A, A, F, A, A, PARTIAL)), parallel=True, **JIT)
@@ -273,12 +273,7 @@ def u_system(u, v, alpha, f, osm, gamma, x, c, b, d):
             x[i, j] = u[i, j] / vij
             c[i, j] = ga * vij
             b[i, j] = ga * f[i, j]
-            e = fu * v[up, j] + fd * vij
-            if j > 0:
-                e += v[i, j - 1]
-            if j < w - 1:
-                e += vij
-            d[i, j] = ga * vij + osm * e
+            d[i, j] = ga * vij + osm * _edge_sum(v, v, i, up, fu, fd, j, w)
 
 
 @njit(both(lambda A, F: types.float64(A, A, A, A, A, F, PARTIAL)), parallel=True, **JIT)

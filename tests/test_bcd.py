@@ -437,3 +437,15 @@ def test_every_option_reaches_the_default_stationarity(rng, options):
                             init=extra.get("init", "foreground"),
                             regularizer=extra.get("regularizer", "huber-tv"))
     assert max(measured) <= 1.01 * GTOL, measured
+
+
+def test_memory_estimate_covers_the_solver_arrays():
+    """memory_needed's 12 work images: the channel problem's five (f, alpha, w, u, v)
+    and the u-solver's own (four CG vectors, the diagonal, the coarse levels: 7.02,
+    the 0.02 of row scratch left out of the estimate)."""
+    from fastosmosis.api import WORK_IMAGES
+
+    shape = (563, 800)
+    solver = USolver(shape, np.float64)
+    image = 563 * 800 * 8
+    assert abs(5 + solver.nbytes / image - WORK_IMAGES["bcd"]) <= 0.05
