@@ -5,7 +5,7 @@ Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
 Processing 29, 2020.
 """
 
-from .api import FusionResult, InsufficientMemoryError, energy, fuse, memory_needed
+from .api import FusionResult, InsufficientMemoryError, energy, fuse, memory_needed, precompile
 
 __version__ = "0.1.0"
 
@@ -15,5 +15,6 @@ __all__ = [
     "energy",
     "fuse",
     "memory_needed",
+    "precompile",
     "__version__",
 ]

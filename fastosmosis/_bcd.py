@@ -36,6 +36,7 @@ from ._driver import (
     _HuberProx,
     block_rows,
 )
+from ._multigrid import KERNELS as LINEAR_KERNELS
 from ._multigrid import USolver
 
 GTOL = 1e-7  # the default stationarity: results no longer depend on the solver's path
@@ -46,6 +47,12 @@ LINEAR_MAX_ITER = 100  # conjugate-gradient iterations of one u-solve, at most
 STALL = 3  # outer iterations without halving the gradient norm: the rounding floor
 # (each outer iteration divides it by about ten until then)
 STEP = 0.99  # the v-step is STEP / L: the descent test then guarantees a decrease
+
+
+def kernels(*, prox):
+    """The kernels that ``solve_channel_bcd`` calls (with the Huber-TV prox or not)."""
+    own = (K.gradient_energy, K.v_step, K.v_descent) + ((K.huber_prox,) if prox else ())
+    return own + LINEAR_KERNELS
 
 
 SINGULAR = 1e-3  # A counts as singular below this fraction of an ulp of 8 osm max(v) N

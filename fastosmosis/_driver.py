@@ -139,6 +139,17 @@ REGULARIZERS = ("huber-tv", "tikhonov")
 V_STEPS = ("prox", "explicit")
 
 
+def kernels(*, paper, prox, smooth):
+    """The kernels that ``solve_channel`` calls for a scheme (``paper`` or not), with
+    the Huber-TV prox or not and with a regulariser in the explicit v-step or not."""
+    if paper:
+        own = (K.paper_gradients, K.paper_tests) \
+            + ((K.reg_gradient_add, K.reg_descent) if smooth else ())
+    else:
+        own = (K.gradient_energy, K.descent_pair)
+    return own + (K.u_step_prox, K.v_step) + ((K.huber_prox,) if prox else ())
+
+
 def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
                   regularizer="huber-tv", v_step="prox", gtol=None, gnorm_ref=None,

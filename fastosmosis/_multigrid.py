@@ -41,6 +41,12 @@ class Level:
     scratch: np.ndarray = None  # a row per block
 
 
+# the kernels that a Hierarchy and a USolver call
+KERNELS = (K.coarsen_edges, K.restrict, K.stencil_diagonal, K.sweep, K.residual,
+           K.prolong_add, K.u_system, K.ratio_norm, K.dot, K.cg_direction, K.apply_dot,
+           K.cg_update, K.multiply)
+
+
 def sweep_blocks(shape, dtype):
     """Rows per block of the smoothing sweep (two blocks per thread) and its scratch."""
     rows = max(4, -(-shape[0] // (2 * numba.get_num_threads())))

@@ -15,9 +15,11 @@ import numba
 import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
+from . import _bcd, _driver
 from . import kernels as K
 from ._bcd import GTOL, solve_channel_bcd
 from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channel
+from .kernels.compile import precompile as compile_kernels
 
 INITS = ("foreground", "blend", "mean")
 SOLVERS = ("bcd", "ipiano")
@@ -265,6 +267,49 @@ def _half(x):
                                         + x[1::2, 1::2]))
 
 
+def _resolve_solver(scheme, solver, v_step):
+    """(solver, v_step) with their per-scheme defaults, checked."""
+    _check_choice("scheme", scheme, tuple(SCHEMES))
+    if solver is None:
+        solver = "ipiano" if scheme == "paper" else "bcd"
+    _check_choice("solver", solver, SOLVERS)
+    if solver == "bcd" and scheme == "paper":
+        raise ValueError("solver: 'bcd' minimises the exact energy; the paper scheme is "
+                         "its iPiano run (use solver='ipiano' or scheme='exact')")
+    if v_step is None:
+        v_step = "explicit" if solver == "bcd" else "prox"
+    _check_choice("v_step", v_step, V_STEPS)
+    return solver, v_step
+
+
+def _kernels(scheme, solver, v_step, eta, regularizer):
+    """The kernels a channel's solve calls with these options (resolved)."""
+    prox = eta > 0 and regularizer == "huber-tv" and v_step == "prox"
+    if solver == "bcd":
+        return _bcd.kernels(prox=prox)
+    # the exact scheme's multiscale start also measures the gradient (gradient_energy)
+    return _driver.kernels(paper=scheme == "paper", prox=prox, smooth=eta > 0 and not prox)
+
+
+def precompile(*, scheme="exact", solver=None, v_step=None, eta=0.1,
+               regularizer="huber-tv", dtype=np.float64, processes=None, announce=None):
+    """Compile the kernels that :func:`fuse` calls with these options, once per install.
+
+    The kernels are compiled for one float type at a time, the first time they are
+    needed, and kept in Numba's on-disk cache; ``fuse`` calls this itself. A first run
+    compiles those that are missing in ``processes`` processes side by side (default:
+    the CPUs available, at most 4). ``announce(names)``, when given, is called first
+    with the names of the kernels to be compiled, if there are any (the command line
+    says there that this happens once). Returns those names (empty: all were cached).
+    """
+    _check_choice("regularizer", regularizer, REGULARIZERS)
+    solver, v_step = _resolve_solver(scheme, solver, v_step)
+    if processes is not None:
+        _check_number("processes", processes, positive=True, integer=True)
+    return compile_kernels(_kernels(scheme, solver, v_step, eta, regularizer),
+                           _resolve_dtype(dtype), processes=processes, announce=announce)
+
+
 def _solve(problem, options, **extra):
     """One channel by the solver that ``options["solver"]`` names."""
     options = dict(options)
@@ -465,17 +510,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     start = time.perf_counter()
     _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
     _check_choice("init", init, INITS)
-    _check_choice("scheme", scheme, tuple(SCHEMES))
     _check_choice("regularizer", regularizer, REGULARIZERS)
-    if solver is None:
-        solver = "ipiano" if scheme == "paper" else "bcd"
-    _check_choice("solver", solver, SOLVERS)
-    if solver == "bcd" and scheme == "paper":
-        raise ValueError("solver: 'bcd' minimises the exact energy; the paper scheme is "
-                         "its iPiano run (use solver='ipiano' or scheme='exact')")
-    if v_step is None:
-        v_step = "explicit" if solver == "bcd" else "prox"
-    _check_choice("v_step", v_step, V_STEPS)
+    solver, v_step = _resolve_solver(scheme, solver, v_step)
     for name, value in (("multiscale", multiscale), ("return_v", return_v)):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}: expected True or False, got {value!r}")
@@ -509,6 +545,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     _check_memory(shape, dt, solver, eta > 0 and regularizer == "huber-tv"
                   and v_step == "prox", return_v)
 
+    compile_kernels(_kernels(scheme, solver, v_step, eta, regularizer), dt)
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
                       max_iter=max_iter,

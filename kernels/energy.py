@@ -8,7 +8,7 @@
 from numba import njit, prange, types
 
 from ._reduce import column_sum
-from ._types import JIT, PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, kernel, tuple_of
 from .osmosis import smooth_row
 from .regularizer import reg_value
 
@@ -25,11 +25,7 @@ def regularizer_row(vc, vd, kind, eps):
     return acc
 
 
-@njit(
-    both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, PARTIAL)),
-    parallel=True,
-    **JIT,
-)
+@kernel(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, PARTIAL), parallel=True)
 def energy_terms(u, v, w, f, alpha, osm, mu, gamma, eps, kind, partial):
     """(osmosis, mu fidelity, gamma fidelity, regulariser sum without eta) in one pass.
 

@@ -1,4 +1,4 @@
-"""The exact scheme's fused passes: gradient with energy, and both descent tests.
+"""The exact scheme's fused passes: gradient with energy, and kernel descent tests.
 
 ``gradient_energy`` at (u, v), in one pass, with r = u / v:
 
@@ -7,7 +7,7 @@
     and the sums S (osmosis, mu), (gamma/2) alpha (u - f)^2, R(v), and ||grad E||^2 with
     grad E = (gu + gamma alpha (u - f), dS/dv + eta grad R(v)) (E is C^1),
 
-``descent_pair`` the quantities of both descent tests (MODEL.md 5) in one pass;
+``descent_pair`` the quantities of kernel descent tests (MODEL.md 5) in one pass;
 ``v_descent`` the block-coordinate solver's v test, as per-pixel differences.
 ``R`` is Huber-TV (grad R = grad^T(grad v / max(eps, |grad v|))) or Tikhonov
 (grad R = grad^T grad v); ``eta_g`` is 0 when the v-block takes R by its prox.
@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange, types
 
 from ._reduce import column_min, column_sum, row_min
-from ._types import JIT, PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, kernel, tuple_of
 from .regularizer import TIKHONOV
 
 ROW_BUFFERS = 9  # per block: rc, rd, p1u, f1u, p1c, p2c, f1c, f2c, sq
@@ -115,12 +115,8 @@ def _gradient_row(uc, vc, wc, fc, ac, rc, p1u, p1c, p2c, f1u, f1c, f2c, sq, osm,
     return acc
 
 
-@njit(
-    both(lambda A, F: tuple_of(5)(A, A, A, A, A, F, F, F, F, F, F, types.int64, A, A,
-                                  types.Array(F, 3, "C"), types.int64, PARTIAL)),
-    parallel=True,
-    **JIT,
-)
+@kernel(lambda A, F: tuple_of(5)(A, A, A, A, A, F, F, F, F, F, F, types.int64, A, A,
+                                  types.Array(F, 3, "C"), types.int64, PARTIAL), parallel=True)
 def gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, eta_g, eps, kind, gu, gv, rows,
                     block_rows, partial):
     """Write gu, gv at (u, v); return (S osmosis, S mu, gamma fidelity, R, ||grad E||^2).
@@ -201,13 +197,9 @@ def _inner_row(g, xn, xo):
     return ip, sq
 
 
-@njit(
-    both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, F, F, F, types.int64, types.boolean,
+@kernel(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, F, F, F, types.int64, types.boolean,
                                   types.boolean, types.Array(F, 3, "C"), types.int64,
-                                  PARTIAL)),
-    parallel=True,
-    **JIT,
-)
+                                  PARTIAL), parallel=True)
 def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind, do_u, do_v, rows, block_rows,
                  partial):
     """Both descent tests' quantities at the iterate (u, v), in one pass.
@@ -289,14 +281,10 @@ def _v_change_px(oc, od, nc, nd, vi, vd, pi, pd, wi, gi, j, jr, osm, mu, eta, ti
     return de, np.float64(gi[j]) * d, d * d
 
 
-@njit(
-    both(lambda A, F: tuple_of(4)(A, A, A, A, A, types.float64, types.float64,
+@kernel(lambda A, F: tuple_of(4)(A, A, A, A, A, types.float64, types.float64,
                                   types.float64, types.float64, types.int64,
                                   types.Array(types.float64, 3, "C"), types.int64,
-                                  PARTIAL)),
-    parallel=True,
-    **JIT,
-)
+                                  PARTIAL), parallel=True)
 def v_descent(u, v, p, w, gv, osm, mu, eta, eps, kind, rows, block_rows, partial):
     """The v-block's descent test at fixed u, summed as per-pixel differences in float64.
 

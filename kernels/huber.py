@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, prange, types
 
 from ._reduce import column_sum
-from ._types import INT, JIT, PARTIAL, both, row
+from ._types import INT, JIT, PARTIAL, kernel, row
 from .operators import grad
 
 
@@ -197,13 +197,9 @@ def _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa):
             one / tau_next, one / sigma_next)
 
 
-@njit(
-    both(lambda A, F: types.float64(
+@kernel(lambda A, F: types.float64(
         A, A, A, A, A, A, A, A, A, A, A, row(F), F, F, F, F, F, F, F, F, INT, PARTIAL,
-        types.float64)),
-    parallel=True,
-    **JIT,
-)
+        types.float64), parallel=True)
 def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
                  a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta, block_rows,
                  partial, certain):
@@ -269,13 +265,10 @@ def _final_row(i, h, blk, r0, vd, rx, rxb, ry1, ry2, y1n, y2n, xn, xbn, scratch1
 RING_ROWS = 12  # per row block: 3 rows each of x', xbar', y1', y2' (the middle iterate)
 
 
-@njit(
-    both(lambda A, F: types.UniTuple(types.float64, 2)(
+@kernel(lambda A, F: types.UniTuple(types.float64, 2)(
         A, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"), row(F),
-        F, F, F, F, F, F, F, F, F, F, F, F, F, INT, PARTIAL, types.float64, types.float64)),
-    parallel=True,
-    **JIT,
-)
+        F, F, F, F, F, F, F, F, F, F, F, F, F, INT, PARTIAL, types.float64, types.float64),
+        parallel=True)
 def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero,
             a2, kappa, eta, tau, sigma, theta, tau_next, sigma_next,
             tau2, sigma2, theta2, tau_next2, sigma_next2, block_rows, partial,
@@ -288,7 +281,7 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
     rows in ``ring`` (number of blocks, RING_ROWS, W), three rows deep, and recomputes
     the rows just outside the block that it needs (without their residuals), so that
     one pass reads and writes the arrays once for two iterations. Returns the residuals
-    of both iterations (divided by N; lower bounds past ``certain`` and ``certain2`` as in
+    of kernel iterations (divided by N; lower bounds past ``certain`` and ``certain2`` as in
     ``pd_iteration``); ``partial`` has 4 columns.
     """
     h, w = x.shape
@@ -304,7 +297,7 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
         rx, rxb, ry1, ry2 = ring[blk, 0:3], ring[blk, 3:6], ring[blk, 6:9], ring[blk, 9:12]
         j0 = max(r0 - 1, 0)
         j1 = min(r1, h - 1)
-        acc = acc2 = 0.0  # the block's residual sums so far, of both iterations
+        acc = acc2 = 0.0  # the block's residual sums so far, of kernel iterations
         if j0 > 0:  # the middle dual of the row above the first middle row
             s = (j0 - 1) % 3
             _dual_row_above(xb, j0 - 1, j0, y1, j0 - 1, y2, j0 - 1, sigma, c1[0], eta,
@@ -378,13 +371,14 @@ def _predicted(res, res_before):
     return res * min(1.0, res / res_before)
 
 
-@njit(
-    both(lambda A, F: types.UniTuple(INT, 3)(
+# the compiled dispatchers, for the loop below to call (a Kernel is a Python object)
+_grad, _pd_pair, _pd_iteration = grad.dispatcher, pd_pair.dispatcher, pd_iteration.dispatcher
+
+
+@kernel(lambda A, F: types.UniTuple(INT, 3)(
         A, types.float64, types.float64, types.float64, types.float64, INT, INT,
         types.float64, types.boolean, A, A, A, A, A, A, A, A, A, A, types.Array(F, 3, "C"),
-        row(F), INT, PARTIAL)),
-    **JIT,
-)
+        row(F), INT, PARTIAL), needs=(grad, pd_pair, pd_iteration))
 def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                xa, xba, y1a, y2a, xb_, xbb, y1b, y2b,
                scratch1, scratch2, ring, zero, block_rows, partial):
@@ -410,7 +404,7 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
     iteration cannot stop the loop (``pd_iteration``'s ``certain``).
     """
     if not warm:
-        grad(vd, y1a, y2a)
+        _grad(vd, y1a, y2a)
     n = vd.size
     g = 0.5 / a2
     tau = 0.99 / 8.0
@@ -433,7 +427,7 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
         near_end = _predicted(res_last, res_before) < max(pd_tol, floor / tau_n)
         if it + 2 <= pd_max_iter and not near_end:
             theta_2, tau_2, sigma_2 = _next_steps(g, theta_n, tau_n, sigma_n)
-            res, res2 = pd_pair(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
+            res, res2 = _pd_pair(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
                                 dst[3], scratch1, scratch2, ring, zero, a2, kappa, eta,
                                 tau, sigma, theta, tau_n, sigma_n,
                                 tau_n, sigma_n, theta_n, tau_2, sigma_2, block_rows, partial,
@@ -451,7 +445,7 @@ def huber_prox(vd, a2, eta, kappa, pd_tol, pd_max_iter, plateau, floor, warm,
                 continue
             redone = 1
         # one iteration alone (a redone one needs no residual: the pair's was the same)
-        res = pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
+        res = _pd_iteration(vd, src[0], src[1], src[2], src[3], dst[0], dst[1], dst[2],
                            dst[3], scratch1, scratch2, zero, a2, tau, sigma, theta, tau_n,
                            sigma_n, kappa, eta, block_rows, partial,
                            0.0 if redone else _certain(pd_tol, floor, tau_n, plateau, n))

@@ -28,7 +28,7 @@ parallel fine edges in series with two more), and ``c_coarse = P^T c``.
 from numba import njit, prange, types
 
 from ._reduce import column_sum
-from ._types import JIT, PARTIAL, both
+from ._types import JIT, PARTIAL, kernel
 
 Q1 = 0.25  # prolongation weights between cell centres, 1/4 and 3/4
 Q3 = 0.75
@@ -78,7 +78,7 @@ def _edge_sum(wy, wx, i, up, fu, fd, j, w):
     return e
 
 
-@njit(both(lambda A, F: types.void(A, A, F, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, F, A, A), parallel=True)
 def stencil_diagonal(wy, wx, s, c, d):
     """``d = c + s (sum of the weights of the edges at each pixel)``."""
     h, w = c.shape
@@ -88,7 +88,7 @@ def stencil_diagonal(wy, wx, s, c, d):
             d[i, j] = c[i, j] + s * _edge_sum(wy, wx, i, up, fu, fd, j, w)
 
 
-@njit(both(lambda A, F: types.float64(A, A, A, F, A, A, PARTIAL)), parallel=True, **JIT)
+@kernel(lambda A, F: types.float64(A, A, A, F, A, A, PARTIAL), parallel=True)
 def apply_dot(x, wy, wx, s, d, out, partial):
     """``out = A x``; return ``<x, A x>`` (float64, summed per row in a fixed order)."""
     h, w = x.shape
@@ -104,7 +104,7 @@ def apply_dot(x, wy, wx, s, d, out, partial):
     return column_sum(partial, 0)
 
 
-@njit(both(lambda A, F: types.void(A, A, A, A, F, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A, A, F, A, A), parallel=True)
 def residual(b, x, wy, wx, s, d, out):
     """``out = b - A x``."""
     h, w = x.shape
@@ -144,8 +144,8 @@ def _colour_row(x, b, wy, wx, s, d, i, color, zero, tmp):
         xi[j] = tmp[j]
 
 
-@njit(both(lambda A, F: types.void(A, A, A, A, F, A, types.int64, types.boolean,
-                                   types.int64, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A, A, F, A, types.int64, types.boolean,
+                                   types.int64, A), parallel=True)
 def sweep(x, b, wy, wx, s, d, color, zero, block_rows, scratch):
     """One symmetric-order Gauss-Seidel sweep in one pass: first the pixels of colour
     ``color`` (red: ``(i + j) % 2 == 0``), then those of the other colour, each with the
@@ -187,7 +187,7 @@ def _parents(k, m):
     return big, min(max(near, 0), m - 1)
 
 
-@njit(both(lambda A, F: types.void(A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A), parallel=True)
 def prolong_add(coarse, fine):
     """``fine += P coarse`` (bilinear between cell centres)."""
     h, w = fine.shape
@@ -220,7 +220,7 @@ def _weight(k, big, m, n):
     return (Q3 if a == big else 0.0) + (Q1 if b == big else 0.0)
 
 
-@njit(both(lambda A, F: types.void(A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A), parallel=True)
 def restrict(fine, coarse):
     """``coarse = P^T fine`` (full weighting): each coarse cell gathers a 4 x 4 patch."""
     h, w = fine.shape
@@ -239,7 +239,7 @@ def restrict(fine, coarse):
             co[cj] = acc
 
 
-@njit(both(lambda A, F: types.void(A, A, F, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, F, A, A), parallel=True)
 def coarsen_edges(wy, wx, s, cwy, cwx):
     """Coarse edge weights: half the sum of the fine edges (times s) that cross them."""
     h, w = wy.shape
@@ -260,7 +260,7 @@ def coarsen_edges(wy, wx, s, cwy, cwx):
             cwx[ci, cj] = half * acc
 
 
-@njit(both(lambda A, F: types.void(A, A, A, A, F, F, A, A, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A, A, F, F, A, A, A, A), parallel=True)
 def u_system(u, v, alpha, f, osm, gamma, x, c, b, d):
     """The u-block's system at the image level: ``x = u / v`` (the start),
     ``c = gamma alpha v^2``, ``b = gamma alpha v f`` and the diagonal d of A."""
@@ -276,7 +276,7 @@ def u_system(u, v, alpha, f, osm, gamma, x, c, b, d):
             d[i, j] = ga * vij + osm * _edge_sum(v, v, i, up, fu, fd, j, w)
 
 
-@njit(both(lambda A, F: types.float64(A, A, A, A, A, F, PARTIAL)), parallel=True, **JIT)
+@kernel(lambda A, F: types.float64(A, A, A, A, A, F, PARTIAL), parallel=True)
 def cg_update(x, res, p, q, v, step, partial):
     """``x += step p``, ``res -= step q``; return ``||res / v||^2``, the squared norm of
     dE/du at u = v x (the residual is minus the gradient of E in r = u / v)."""
@@ -293,7 +293,7 @@ def cg_update(x, res, p, q, v, step, partial):
     return column_sum(partial, 0)
 
 
-@njit(both(lambda A, F: types.float64(A, A, PARTIAL)), parallel=True, **JIT)
+@kernel(lambda A, F: types.float64(A, A, PARTIAL), parallel=True)
 def ratio_norm(res, v, partial):
     """``||res / v||^2`` (float64)."""
     h, w = res.shape
@@ -306,7 +306,7 @@ def ratio_norm(res, v, partial):
     return column_sum(partial, 0)
 
 
-@njit(both(lambda A, F: types.float64(A, A, PARTIAL)), parallel=True, **JIT)
+@kernel(lambda A, F: types.float64(A, A, PARTIAL), parallel=True)
 def dot(x, y, partial):
     """``<x, y>`` (float64, summed per row in a fixed order)."""
     h, w = x.shape
@@ -318,7 +318,7 @@ def dot(x, y, partial):
     return column_sum(partial, 0)
 
 
-@njit(both(lambda A, F: types.void(A, A, F)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, F), parallel=True)
 def cg_direction(p, z, beta):
     """``p = z + beta p``."""
     h, w = p.shape
@@ -327,7 +327,7 @@ def cg_direction(p, z, beta):
             p[i, j] = z[i, j] + beta * p[i, j]
 
 
-@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A), parallel=True)
 def multiply(x, v, out):
     """``out = x v`` (u from the ratio r)."""
     h, w = x.shape

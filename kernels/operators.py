@@ -7,12 +7,12 @@ The fused kernels inline these stencils; the stand-alone versions serve the test
 the one-off dual initialisation ``y = grad vd`` of the primal-dual loop.
 """
 
-from numba import njit, prange, types
+from numba import prange, types
 
-from ._types import JIT, both
+from ._types import kernel
 
 
-@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A), parallel=True)
 def grad(x, g1, g2):
     """Write ``grad x`` into ``(g1, g2)``."""
     h, w = x.shape
@@ -27,7 +27,7 @@ def grad(x, g1, g2):
         g2[i, w - 1] = zero
 
 
-@njit(both(lambda A, F: types.void(A, A, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A), parallel=True)
 def grad_t(p1, p2, out):
     """Write ``grad^T p = -div p`` into ``out``."""
     h, w = out.shape

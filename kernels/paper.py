@@ -22,7 +22,7 @@ import math
 from numba import njit, prange, types
 
 from ._reduce import column_min, column_sum, row_min
-from ._types import JIT, PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, kernel, tuple_of
 from .osmosis import _s_pixel
 from .regularizer import reg_value
 
@@ -66,8 +66,8 @@ def _neighbours(x, i, j, h, w):
             x[i, max(j - 1, 0)], x[i, min(j + 1, w - 1)])
 
 
-@njit(both(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, A, A, PARTIAL)),
-      parallel=True, **JIT)
+@kernel(lambda A, F: tuple_of(4)(A, A, A, A, A, F, F, F, F, types.int64, A, A, PARTIAL),
+        parallel=True)
 def paper_gradients(u, v, w, f, alpha, osm, mu, gamma, eps, kind, gu, gv, partial):
     """Write the paper scheme's u- and v-gradients at (u, v); return the energy's terms
     there as ``energy.energy_terms`` does (osmosis, mu fidelity, gamma fidelity,
@@ -115,9 +115,9 @@ def _read_test_row(us, vs, p, base, g, w, i, h, wd, half_osm, half_mu):
     return s, ip, sq
 
 
-@njit(both(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, A, F, F, types.boolean,
-                                    types.boolean, types.boolean, types.boolean, PARTIAL)),
-      parallel=True, **JIT)
+@kernel(lambda A, F: tuple_of(8)(A, A, A, A, A, A, A, A, F, F, types.boolean,
+                                    types.boolean, types.boolean, types.boolean, PARTIAL),
+        parallel=True)
 def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv, partial):
     """Both descent tests of MODEL.md 6 item 3 at the current (u, v), in one pass.
 

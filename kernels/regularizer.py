@@ -12,7 +12,7 @@ import math
 from numba import njit, prange, types
 
 from ._reduce import column_sum
-from ._types import JIT, PARTIAL, both, tuple_of
+from ._types import JIT, PARTIAL, kernel, tuple_of
 
 TIKHONOV = 1
 HUBER = 2
@@ -50,8 +50,7 @@ def _grad_r(v, i, j, h, w, kind, eps):
     return -(f1 - u1) - (f2 - l2), g1, g2
 
 
-@njit(both(lambda A, F: types.float64(A, types.int64, F, F, A, PARTIAL)), parallel=True,
-      **JIT)
+@kernel(lambda A, F: types.float64(A, types.int64, F, F, A, PARTIAL), parallel=True)
 def reg_gradient_add(v, kind, eta, eps, gv, partial):
     """gv += eta grad R(v); return R(v) (without eta)."""
     h, w = v.shape
@@ -65,8 +64,7 @@ def reg_gradient_add(v, kind, eta, eps, gv, partial):
     return column_sum(partial, 0)
 
 
-@njit(both(lambda A, F: tuple_of(3)(A, A, types.int64, F, PARTIAL)), parallel=True,
-      **JIT)
+@kernel(lambda A, F: tuple_of(3)(A, A, types.int64, F, PARTIAL), parallel=True)
 def reg_descent(v, p, kind, eps, partial):
     """(R(p), R(v), <grad R(v), p - v>), without eta, for the v descent test."""
     h, w = v.shape

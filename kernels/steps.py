@@ -5,12 +5,12 @@
     vd = v - a2 gv + beta2 (v - v_prev)
 """
 
-from numba import njit, prange, types
+from numba import prange, types
 
-from ._types import JIT, both
+from ._types import kernel
 
 
-@njit(both(lambda A, F: types.void(A, A, A, A, A, F, F, F, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A, A, A, F, F, F, A), parallel=True)
 def u_step_prox(u, u_prev, gu, f, alpha, a1, beta1, gamma, out):
     """Explicit step of u followed by the prox of (gamma/2) alpha (u - f)^2."""
     h, w = u.shape
@@ -22,7 +22,7 @@ def u_step_prox(u, u_prev, gu, f, alpha, a1, beta1, gamma, out):
             out[i, j] = (ga * f[i, j] + ud * inv_a1) / (ga + inv_a1)
 
 
-@njit(both(lambda A, F: types.void(A, A, A, F, F, A)), parallel=True, **JIT)
+@kernel(lambda A, F: types.void(A, A, A, F, F, A), parallel=True)
 def v_step(v, v_prev, gv, a2, beta2, out):
     """Explicit inertial step of v."""
     h, w = v.shape
