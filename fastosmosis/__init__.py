@@ -5,7 +5,19 @@ Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
 Processing 29, 2020.
 """
 
-from .api import FusionResult, InsufficientMemoryError, energy, fuse, memory_needed, precompile
+from ._threads import prefer_layer as _prefer_layer
+
+_prefer_layer()  # before Numba starts its threads: the layer is chosen then
+
+from ._threads import threading_layer  # noqa: E402
+from .api import (  # noqa: E402
+    FusionResult,
+    InsufficientMemoryError,
+    energy,
+    fuse,
+    memory_needed,
+    precompile,
+)
 
 __version__ = "0.1.0"
 
@@ -16,5 +28,6 @@ __all__ = [
     "fuse",
     "memory_needed",
     "precompile",
+    "threading_layer",
     "__version__",
 ]

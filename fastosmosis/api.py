@@ -7,6 +7,7 @@ MODEL.md 1) and hands it to the block-iPiano driver.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from numbers import Integral, Real
@@ -15,7 +16,7 @@ import numba
 import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 
-from . import _bcd, _driver
+from . import _bcd, _driver, _threads
 from . import kernels as K
 from ._bcd import GTOL, solve_channel_bcd
 from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channel
@@ -359,14 +360,22 @@ def available_memory():
     return None
 
 
-def memory_needed(shape, dtype, solver="bcd", *, prox=False, return_v=True):
+def memory_needed(shape, dtype, solver="bcd", *, prox=False, return_v=True, workers=1):
     """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem
-    (``prox``: the v-block runs the primal-dual prox)."""
+    (``prox``: the v-block runs the primal-dual prox; ``workers``: channels solved side
+    by side, each with its own work arrays)."""
     h, w = shape[:2]
     channels = shape[2] if len(shape) == 3 else 1
     item = np.dtype(dtype).itemsize
     work = WORK_IMAGES[solver] + (PROX_IMAGES if prox else 0.0)
-    return int(h * w * item * (work + (1 + bool(return_v)) * channels))
+    return int(h * w * item * (work * workers + (1 + bool(return_v)) * channels))
+
+
+def _fits(shape, dtype, solver, prox, return_v, workers):
+    """Whether ``workers`` channels side by side fit in the memory available now."""
+    have = available_memory()
+    return have is None or memory_needed(shape, dtype, solver, prox=prox,
+                                         return_v=return_v, workers=workers) <= have
 
 
 def _check_memory(shape, dtype, solver, prox, return_v):
@@ -384,24 +393,15 @@ def _check_memory(shape, dtype, solver, prox, return_v):
             f"are available{hint}")
 
 
-class _Threads:
-    """Set numba's thread count for a block and restore it afterwards."""
-
-    def __init__(self, threads):
-        if threads is not None:
-            _check_number("threads", threads, positive=True, integer=True)
-            if threads > numba.config.NUMBA_NUM_THREADS:
-                raise ValueError(f"threads: at most {numba.config.NUMBA_NUM_THREADS} "
-                                 f"available, got {threads}")
-        self.threads = threads
-
-    def __enter__(self):
-        self.saved = numba.get_num_threads()
-        if self.threads is not None:
-            numba.set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        numba.set_num_threads(self.saved)
+def _thread_count(threads):
+    """The threads a call may use: ``threads`` (checked), or all of Numba's."""
+    if threads is None:
+        return numba.get_num_threads()
+    _check_number("threads", threads, positive=True, integer=True)
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"threads: at most {numba.config.NUMBA_NUM_THREADS} "
+                         f"available, got {threads}")
+    return int(threads)
 
 
 def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05,
@@ -476,10 +476,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         way. In float32 the primal-dual loop also stops at its rounding floor (one
         ulp of the largest input value over its step size), where float64 goes on to ``pd_tol``.
     threads : int or None
-        Numba threads for this call (restored afterwards).
+        Threads for this call (None: all of Numba's, ``NUMBA_NUM_THREADS``). A channel
+        gets one thread per 250 000 pixels (at most ``threads``); the threads left over
+        solve other channels of a colour image side by side, as many as the memory
+        allows (``parameters["workers"]``). The result does not depend on it, bit for
+        bit.
     callback : callable or None
-        ``callback(channel, iteration, energy)`` after every iPiano iteration; returning
-        False stops that channel.
+        ``callback(channel, iteration, energy)`` after every outer iteration; returning
+        False stops that channel. Where channels are solved side by side it is called
+        from their threads, one call at a time.
     regularizer : {"huber-tv", "tikhonov"}
         R(v) = H_eps(|grad v|) through the primal-dual prox, or |grad v|^2 / 2, smooth,
         taken in the explicit v-step with no primal-dual loop (paper IV.3).
@@ -538,12 +543,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable, got {callback!r}")
     dt = _resolve_dtype(dtype)
-    threads_ctx = _Threads(threads)
+    n_threads = _thread_count(threads)
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fi, bi, ai, shape = _prepare(foreground, background, alpha)
     _check_init(init, ai, alpha_blur, fi.channels)
-    _check_memory(shape, dt, solver, eta > 0 and regularizer == "huber-tv"
-                  and v_step == "prox", return_v)
+    prox = eta > 0 and regularizer == "huber-tv" and v_step == "prox"
+    _check_memory(shape, dt, solver, prox, return_v)
 
     compile_kernels(_kernels(scheme, solver, v_step, eta, regularizer), dt)
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
@@ -557,32 +562,38 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
     v_out = None if result.v is None else result.v.reshape(shape[:2] + (-1,))
-    with threads_ctx:
-        for c in range(fi.channels):
-            problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
-                                       alpha_blur=alpha_blur, dtype=dt)
-            options = dict(solver=solver, eta=eta, mu=mu, gamma=gamma, epsilon=epsilon,
-                           osm=osm, tol=tol, max_iter=max_iter, pd_tol=pd_tol,
-                           pd_max_iter=pd_max_iter, warm_start=warm, regularizer=regularizer,
-                           v_step=v_step, gtol=gtol)
-            if solver == "ipiano":
-                options.update(scheme=scheme, pd_tol_rel=pd_tol_rel)
-            gnorm_ref = _coarse_start(problem, options) if multiscale else None
-            sol = _solve(problem, options, gnorm_ref=gnorm_ref, channel=c,
-                         callback=callback)
-            del problem
-            np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
-            if v_out is not None:
-                np.subtract(sol.v, dt(offset), out=v_out[..., c])
-            result.energies.append(sol.energies)
-            result.iterations.append(sol.iterations)
-            result.pd_iterations.append(sol.pd_iterations)
-            result.linear_iterations.append(sol.linear_iterations)
-            result.pd_accepted.append(sol.pd_accepted)
-            result.stationarity.append(sol.stationarity)
-            result.stop_reasons.append(sol.stop_reason)
-            result.channel_seconds.append(sol.seconds)
-            del sol  # its u and v: two images that the next channel's problem can reuse
+    options = dict(solver=solver, eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm,
+                   tol=tol, max_iter=max_iter, pd_tol=pd_tol, pd_max_iter=pd_max_iter,
+                   warm_start=warm, regularizer=regularizer, v_step=v_step, gtol=gtol)
+    if solver == "ipiano":
+        options.update(scheme=scheme, pd_tol_rel=pd_tol_rel)
+
+    def solve(c, cb):
+        """Channel c into u_out, v_out; its solution without the images."""
+        problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
+                                   alpha_blur=alpha_blur, dtype=dt)
+        gnorm_ref = _coarse_start(problem, options) if multiscale else None
+        sol = _solve(problem, options, gnorm_ref=gnorm_ref, channel=c, callback=cb)
+        del problem
+        np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
+        if v_out is not None:
+            np.subtract(sol.v, dt(offset), out=v_out[..., c])
+        # its u and v: two images that the next channel's problem can reuse
+        return dataclasses.replace(sol, u=None, v=None)
+
+    workers, per_worker = _threads.plan(
+        shape[0] * shape[1], fi.channels, n_threads,
+        lambda k: _fits(shape, dt, solver, prox, return_v, k))
+    for sol in _threads.run_channels(solve, fi.channels, workers, per_worker, callback):
+        result.energies.append(sol.energies)
+        result.iterations.append(sol.iterations)
+        result.pd_iterations.append(sol.pd_iterations)
+        result.linear_iterations.append(sol.linear_iterations)
+        result.pd_accepted.append(sol.pd_accepted)
+        result.stationarity.append(sol.stationarity)
+        result.stop_reasons.append(sol.stop_reason)
+        result.channel_seconds.append(sol.seconds)
+    result.parameters["workers"] = workers
     result.seconds = time.perf_counter() - start
     return result
 

@@ -108,6 +108,24 @@ def _fuse():
     return fastosmosis.fuse
 
 
+COMPILE_OPTIONS = ("scheme", "solver", "v_step", "eta", "regularizer", "dtype")
+
+
+def _compile_first(console, kwargs):
+    """Compile (or load) the kernels that fuse will call with ``kwargs``, before reading
+    any input, and say so on stderr when they must be compiled: that happens once."""
+    import fastosmosis
+
+    dtype = np.dtype(kwargs.get("dtype", np.float64)).name
+
+    def announce(names):
+        console.status(f"compiling {len(names)} kernels for {dtype}; this happens once, "
+                       f"later runs load them from Numba's cache")
+
+    fastosmosis.precompile(**{k: kwargs[k] for k in COMPILE_OPTIONS if k in kwargs},
+                           announce=announce)
+
+
 def integer(text):
     """An int, also written as ``1e4``."""
     try:
@@ -278,6 +296,11 @@ class _Console:
     def say(self, message):
         if not self.quiet:
             print(message, flush=True)
+
+    def status(self, message):
+        """A line on stderr now (what the program is doing)."""
+        if not self.quiet:
+            print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
 class Progress:
@@ -525,6 +548,10 @@ def run_fuse(args):
     console = _Console(args.quiet)
     fuse = _fuse()
     kwargs = _fuse_kwargs(args)
+    try:
+        _compile_first(console, kwargs)
+    except ValueError as exc:
+        raise ValueError(_with_option_names(_describe(exc), args, kwargs)) from None
     (fg, bg, alpha), (fg_info, bg_info, alpha_info), alpha_source = _read_inputs(
         args, console, as_float=False)
     like = args.bit_depth or fg_info
@@ -643,17 +670,18 @@ def run_demo(args):
     panel_path = os.path.join(out_dir, "faces_side_by_side.png")
     attribution_path = os.path.join(out_dir, "ATTRIBUTION.txt")
 
+    kwargs = dict(DEMO_PARAMETERS)
+    if args.threads is not None:
+        kwargs["threads"] = args.threads
+    if args.max_iter is not None:
+        kwargs["max_iter"] = args.max_iter
+    _compile_first(console, kwargs)
     with importlib.resources.as_file(data / DEMO_FILES[0]) as path:
         fg = to_float(read_image(path)[0])
     with importlib.resources.as_file(data / DEMO_FILES[1]) as path:
         bg = to_float(read_image(path)[0])
     with importlib.resources.as_file(data / DEMO_FILES[2]) as path:
         alpha = read_alpha(path)[0]
-    kwargs = dict(DEMO_PARAMETERS)
-    if args.threads is not None:
-        kwargs["threads"] = args.threads
-    if args.max_iter is not None:
-        kwargs["max_iter"] = args.max_iter
     console.say(
         f"fusing the faces example ({_shape_text(fg.shape)}; "
         + ", ".join(f"{k}={v:g}" for k, v in kwargs.items())

@@ -114,9 +114,18 @@ def test_result_fields_and_callback(rng):
     r = fuse(f, b, alpha, max_iter=5, callback=cb, solver="ipiano")
     assert r.stop_reasons == ["max_iter", "callback", "max_iter"]
     assert r.iterations == [5, 3, 5]
+    # channels side by side (or not): each channel's calls in order
+    for c, n in enumerate(r.iterations):
+        mine = [x for x in calls if x[0] == c]
+        assert [x[1] for x in mine] == list(range(1, n + 1))
+        assert [x[2] for x in mine] == r.energies[c].tolist()
+    assert len(r.channel_seconds) == 3 and r.seconds >= max(r.channel_seconds)
+    calls.clear()
+    r1 = fuse(f, b, alpha, max_iter=5, callback=cb, solver="ipiano", threads=1)
+    assert r1.parameters["workers"] == 1  # one thread: one channel after the other
     assert [c[:2] for c in calls[:6]] == [(0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (1, 1)]
-    assert calls[0][2] == r.energies[0][0]
-    assert len(r.channel_seconds) == 3 and r.seconds >= sum(r.channel_seconds)
+    assert r1.seconds >= sum(r1.channel_seconds)
+    np.testing.assert_array_equal(r1.u, r.u)
     assert r.parameters["warm_start"] is True and r.parameters["scheme"] == "exact"
 
 
