@@ -2,9 +2,10 @@
 
     python3 -m pytest bench/bench_compile.py --benchmark-enable --benchmark-only
 
-Each round starts a new Python process that imports ``fastosmosis`` (the eager
-signatures load every kernel from the cache here) and fuses a 16 x 16 image once with
-the defaults, then once with every other scheme / v-step / dtype option. It reports, apart
+Each round starts a new Python process that imports ``fastosmosis`` (nothing is compiled
+or loaded then) and fuses a 16 x 16 image once with the defaults (which loads the default
+solver's kernels from the cache), then once with every other scheme / v-step / dtype
+option. It reports, apart
 from each other, the import time, the first call's time (the run itself is ~1 ms at this
 size, so this is what loading costs) and the first calls of the other options; the
 benchmark's own time is the whole process. The group's reference is a process that only
@@ -12,7 +13,8 @@ imports numpy and numba, the floor any Numba package pays. One untimed process r
 first so that the cache is warm. Target: import + first call < 2 s.
 
 ``python3 -m bench.bench_compile [--cold]`` runs one such process by hand; ``--cold``
-gives it an empty cache directory, to see what a first install pays once.
+gives it an empty cache directory, to see what compiling every option's kernels costs
+(``bench/cold_start.py`` measures what a fresh install's first demo pays).
 """
 
 import json
