@@ -38,16 +38,27 @@ class _Timed:
         if not callable(obj):
             return obj
 
-        def timed(*args):
-            t = time.perf_counter()
-            out = obj(*args)
-            self.seconds[name] += time.perf_counter() - t
-            self.calls[name] += 1
-            if name == "huber_prox":
-                self.pd_iterations += out[0]
-            return out
+        return _TimedCall(self, name, obj)
 
-        return timed
+
+class _TimedCall:
+    """One kernel, timed into its ``_Timed``; its other attributes (a Kernel's name,
+    signatures, compile) are the kernel's own, so that precompile sees the kernel."""
+
+    def __init__(self, owner, name, obj):
+        self._owner, self._name, self._obj = owner, name, obj
+
+    def __getattr__(self, attr):
+        return getattr(self._obj, attr)
+
+    def __call__(self, *args):
+        t = time.perf_counter()
+        out = self._obj(*args)
+        self._owner.seconds[self._name] += time.perf_counter() - t
+        self._owner.calls[self._name] += 1
+        if self._name == "huber_prox":
+            self._owner.pd_iterations += out[0]
+        return out
 
 
 def profile(side=256, iterations=20):
