@@ -9,15 +9,10 @@ from ._threads import prefer_layer as _prefer_layer
 
 _prefer_layer()  # before Numba starts its threads: the layer is chosen then
 
+from ._memory import InsufficientMemoryError, memory_needed  # noqa: E402
+from ._solvers import precompile  # noqa: E402
 from ._threads import threading_layer  # noqa: E402
-from .api import (  # noqa: E402
-    FusionResult,
-    InsufficientMemoryError,
-    energy,
-    fuse,
-    memory_needed,
-    precompile,
-)
+from .api import FusionResult, energy, fuse  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -33,7 +33,7 @@ from ._driver import (
     STOP_STATIONARITY,
     STOP_TOLERANCE,
     ChannelSolution,
-    _HuberProx,
+    HuberProx,
     block_rows,
 )
 from ._multigrid import KERNELS as LINEAR_KERNELS
@@ -120,7 +120,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
     prox = None
     smooth_reg = 0
     if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
-        prox = _HuberProx(shape, dtype, eta=eta, kappa=epsilon / eta, pd_tol=pd_tol,
+        prox = HuberProx(shape, dtype, eta=eta, kappa=epsilon / eta, pd_tol=pd_tol,
                           pd_max_iter=pd_max_iter, warm_start=warm_start)
     elif eta > 0:
         smooth_reg = reg_kind

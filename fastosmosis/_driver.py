@@ -75,7 +75,7 @@ def prox_block_rows(height: int) -> int:
     return max(16, -(-height // numba.get_num_threads()))
 
 
-class _HuberProx:
+class HuberProx:
     """The primal-dual prox of ``eta H_eps(|grad .|)`` with its double-buffered state."""
 
     def __init__(self, shape, dtype, *, eta, kappa, pd_tol, pd_max_iter, warm_start):
@@ -188,7 +188,7 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     prox = None
     smooth_reg = 0  # the regulariser taken in the explicit v-step, 0: none there
     if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
-        prox = _HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
+        prox = HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
                           pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start)
     elif eta > 0:
         smooth_reg = reg_kind

@@ -10,21 +10,27 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 
 import numba
 import numpy as np
-from scipy.ndimage import gaussian_filter, zoom
 
-from . import _bcd, _driver, _threads
+from . import _threads
 from . import kernels as K
-from ._bcd import GTOL, solve_channel_bcd
-from ._driver import REGULARIZERS, SCHEMES, V_STEPS, gradient_norm, solve_channel
+from ._bcd import GTOL
+from ._driver import REGULARIZERS, SCHEMES
+from ._memory import check_memory, fits
+from ._problem import channel_problem, check_init
+from ._solvers import (
+    IPIANO_TOL,
+    coarse_start,
+    kernels_for,
+    resolve_solver,
+    solve,
+)
 from .kernels.compile import precompile as compile_kernels
+from .validation import check_choice, check_number, prepare, resolve_dtype
 
 INITS = ("foreground", "blend", "mean")
-SOLVERS = ("bcd", "ipiano")
-IPIANO_TOL = 1e-6  # the iPiano solver's default stopping rule, the paper's
 DTYPES = (np.float32, np.float64)
 
 
@@ -85,319 +91,20 @@ class FusionResult:
         return float(sum(e[-1] for e in self.energies if len(e)))
 
 
-class _Image:
-    """A validated input image, kept as the caller's array and converted channel by channel.
-
-    Converting one channel at a time keeps the memory of a large colour image at one
-    working channel instead of a float64 copy of the whole stack.
-    """
-
-    def __init__(self, name, x, *, nonnegative=True):
-        x = np.asarray(x)
-        if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
-                                       or np.issubdtype(x.dtype, np.floating)):
-            raise ValueError(f"{name}: unsupported dtype {x.dtype} "
-                             "(use uint8, uint16 or float)")
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected an H x W or H x W x C array, "
-                             f"got shape {x.shape}")
-        if x.size == 0:
-            raise ValueError(f"{name}: empty array of shape {x.shape}")
-        if np.issubdtype(x.dtype, np.integer):
-            if x.dtype not in (np.uint8, np.uint16):
-                raise ValueError(f"{name}: unsupported dtype {x.dtype} "
-                                 "(integer images must be uint8 or uint16)")
-            self.divisor = float(np.iinfo(x.dtype).max)
-        else:
-            self.divisor = None
-            if not np.all(np.isfinite(x)):
-                raise ValueError(f"{name}: contains NaN or infinite values")
-            if nonnegative and np.any(x < 0):
-                raise ValueError(f"{name}: contains negative values (min {x.min():.4g})")
-        self.name, self.array = name, x
-        self.shape = x.shape
-        self.channels = 1 if x.ndim == 2 else x.shape[2]
-
-    def max(self):
-        return self.array.max() / (self.divisor or 1.0)
-
-    def as_float64(self):
-        """The whole image as float64 in [0, 1]."""
-        if self.divisor is None:
-            return self.array.astype(np.float64)
-        return self.array.astype(np.float64) / self.divisor
-
-    def channel(self, c, rows=slice(None)):
-        """Channel c (those rows) as float64 in [0, 1]; a 2-D image is every channel."""
-        x = self.array[rows] if self.array.ndim == 2 else \
-            self.array[rows, :, min(c, self.channels - 1)]
-        if self.divisor is None:
-            return x.astype(np.float64)
-        return x.astype(np.float64) / self.divisor
-
-
-def _check_number(name, value, *, positive=False, nonnegative=False, integer=False):
-    kind = Integral if integer else Real
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name}: expected a {'whole ' if integer else ''}number, "
-                         f"got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name}: must be finite, got {value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{name}: must be positive, got {value!r}")
-    if nonnegative and not value >= 0:
-        raise ValueError(f"{name}: must be non-negative, got {value!r}")
-
-
-def _check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: unknown value {value!r}; expected one of {choices}")
-
-
 def _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur):
-    _check_number("eta", eta, nonnegative=True)
-    _check_number("gamma", gamma, nonnegative=True)
+    check_number("eta", eta, nonnegative=True)
+    check_number("gamma", gamma, nonnegative=True)
     for name, value in (("mu", mu), ("epsilon", epsilon), ("osm", osm), ("offset", offset)):
-        _check_number(name, value, positive=True)
+        check_number(name, value, positive=True)
     if alpha_blur is not None:
-        _check_number("alpha_blur", alpha_blur, positive=True)
-
-
-def _resolve_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ValueError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64") \
-            from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype: expected float32 or float64, got {dt}")
-    return dt.type
-
-
-def _prepare(foreground, background, alpha):
-    """Validated inputs (f, b, alpha as :class:`_Image`) and the output shape."""
-    f = _Image("foreground", foreground)
-    b = _Image("background", background)
-    if f.shape != b.shape:
-        raise ValueError(f"background: shape {b.shape} differs from the foreground's "
-                         f"{f.shape}")
-    a = _Image("alpha", alpha)
-    if a.max() > 1:
-        raise ValueError(f"alpha: values must lie in [0, 1], max is {a.max():.4g}")
-    hw = f.shape[:2]
-    if a.shape[:2] != hw or (a.array.ndim == 3 and a.channels not in (1, f.channels)):
-        raise ValueError(f"alpha: shape {a.shape} does not fit the foreground's {f.shape} "
-                         f"(expected {hw} or {hw + (f.channels,)})")
-    return f, b, a, f.shape
-
-
-PREP_ROWS = 256  # rows converted at a time, so float64 temporaries stay small
-
-
-def _alpha_source(a, c, alpha_blur):
-    """Rows -> alpha of channel c (float64): blurred once whole, else read as needed."""
-    if alpha_blur is None:
-        return lambda rows: a.channel(c, rows)
-    blurred = gaussian_filter((a.channel(c) == 1).astype(np.float64), alpha_blur)
-    return lambda rows: blurred[rows]
-
-
-def _bands(height):
-    return [slice(r, min(r + PREP_ROWS, height)) for r in range(0, height, PREP_ROWS)]
-
-
-def _check_init(init, a, alpha_blur, channels):
-    """init="mean" divides by sum(alpha) and sum(1 - alpha): refuse 0 before any work.
-
-    With ``alpha_blur`` the test reads the indicator of alpha == 1 without blurring it:
-    the blurred indicator is 0 everywhere exactly when the indicator is (the Gaussian's
-    weights are positive), and 1 everywhere when it is (they sum to 1 under reflection,
-    where the blur itself may round 1 to 1 - 1e-16 and let an all-ones alpha through).
-    """
-    if init != "mean":
-        return
-    for c in range(channels if a.channels > 1 else 1):
-        alpha = a.channel(c)
-        if alpha_blur is not None:
-            alpha = (alpha == 1).astype(np.float64)
-        if alpha.sum() == 0 or (1 - alpha).sum() == 0:
-            which = "0" if alpha.sum() == 0 else "1"
-            raise ValueError(f"init: 'mean' needs alpha not all {which} (channel {c})")
-
-
-def _channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
-    """Channel c as (f, alpha, w, u0, v0), C-contiguous arrays of ``dtype``.
-
-    b enters only through the target w: the solver never needs it again.
-
-    ``w = f^alpha b^(1 - alpha)`` and u0 (MODEL.md 1) are computed in float64 a band of
-    rows at a time, so that a float32 problem never holds float64 copies of a whole
-    channel (a 4096 x 4096 channel is 134 MB per float64 array).
-    """
-    h, wd = fi.shape[:2]
-    alpha_of = _alpha_source(ai, c, alpha_blur)
-    bands = _bands(h)
-    if init == "mean":  # the weighted means of f and b over the whole channel
-        sums = np.zeros(4)
-        for rows in bands:
-            f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
-            sums += ((a * f).sum(), a.sum(), ((1 - a) * b).sum(), (1 - a).sum())
-        m_f, m_b = sums[0] / sums[1], sums[2] / sums[3]
-    out = tuple(np.empty((h, wd), dtype) for _ in range(5))
-    for rows in bands:
-        f, b, a = fi.channel(c, rows) + offset, bi.channel(c, rows) + offset, alpha_of(rows)
-        w = f**a * b ** (1 - a)
-        if init == "foreground":
-            u0 = f
-        elif init == "blend":
-            u0 = a * f + (1 - a) * b
-        else:
-            u0 = a * m_f + (1 - a) * m_b
-        for target, x in zip(out, (f, a, w, u0, w), strict=True):
-            target[rows] = x
-    return out
-
-
-MIN_COARSE_SIDE = 8  # no half-resolution start below this many pixels a side
-
-
-def _half(x):
-    """2 x 2 block means (a last odd row or column is dropped)."""
-    x = x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2]
-    return np.ascontiguousarray(0.25 * (x[::2, ::2] + x[1::2, ::2] + x[::2, 1::2]
-                                        + x[1::2, 1::2]))
-
-
-def _resolve_solver(scheme, solver, v_step):
-    """(solver, v_step) with their per-scheme defaults, checked."""
-    _check_choice("scheme", scheme, tuple(SCHEMES))
-    if solver is None:
-        solver = "ipiano" if scheme == "paper" else "bcd"
-    _check_choice("solver", solver, SOLVERS)
-    if solver == "bcd" and scheme == "paper":
-        raise ValueError("solver: 'bcd' minimises the exact energy; the paper scheme is "
-                         "its iPiano run (use solver='ipiano' or scheme='exact')")
-    if v_step is None:
-        v_step = "explicit" if solver == "bcd" else "prox"
-    _check_choice("v_step", v_step, V_STEPS)
-    return solver, v_step
-
-
-def _kernels(scheme, solver, v_step, eta, regularizer):
-    """The kernels a channel's solve calls with these options (resolved)."""
-    prox = eta > 0 and regularizer == "huber-tv" and v_step == "prox"
-    if solver == "bcd":
-        return _bcd.kernels(prox=prox)
-    # the exact scheme's multiscale start also measures the gradient (gradient_energy)
-    return _driver.kernels(paper=scheme == "paper", prox=prox, smooth=eta > 0 and not prox)
-
-
-def precompile(*, scheme="exact", solver=None, v_step=None, eta=0.1,
-               regularizer="huber-tv", dtype=np.float64, processes=None, announce=None):
-    """Compile the kernels that :func:`fuse` calls with these options, once per install.
-
-    The kernels are compiled for one float type at a time, the first time they are
-    needed, and kept in Numba's on-disk cache; ``fuse`` calls this itself. A first run
-    compiles those that are missing in ``processes`` processes side by side (default:
-    the CPUs available, at most 4). ``announce(names)``, when given, is called first
-    with the names of the kernels to be compiled, if there are any (the command line
-    says there that this happens once). Returns those names (empty: all were cached).
-    """
-    _check_choice("regularizer", regularizer, REGULARIZERS)
-    solver, v_step = _resolve_solver(scheme, solver, v_step)
-    if processes is not None:
-        _check_number("processes", processes, positive=True, integer=True)
-    return compile_kernels(_kernels(scheme, solver, v_step, eta, regularizer),
-                           _resolve_dtype(dtype), processes=processes, announce=announce)
-
-
-def _solve(problem, options, **extra):
-    """One channel by the solver that ``options["solver"]`` names."""
-    options = dict(options)
-    run = solve_channel_bcd if options.pop("solver") == "bcd" else solve_channel
-    return run(*problem, **options, **extra)
-
-
-def _coarse_start(problem, options):
-    """Replace u0, v0 of ``problem`` by the upsampled half-resolution solution.
-
-    Returns the gradient norm at the ordinary start, which the stationarity keeps as
-    its reference (None for the paper scheme, which does not compute it).
-    """
-    f, a, w, u0, v0 = problem
-    model = {k: options[k] for k in ("eta", "mu", "gamma", "epsilon", "osm", "regularizer")}
-    reference = gradient_norm(f, a, w, u0, v0, **model) \
-        if options.get("scheme", "exact") == "exact" else None
-    if min(f.shape) < 2 * MIN_COARSE_SIDE:
-        return reference
-    coarse = _solve([_half(x) for x in problem], options)
-    for fine, x in ((u0, coarse.u), (v0, coarse.v)):
-        zoom(x, (fine.shape[0] / x.shape[0], fine.shape[1] / x.shape[1]), output=fine,
-             order=1)
-    return reference
-
-
-class InsufficientMemoryError(MemoryError, ValueError):
-    """A problem too large for the memory available (raised before any work starts)."""
-
-
-# images of one channel's size that each solver holds while it runs (its work arrays,
-# the hierarchy's coarse levels included), and the primal-dual prox's state on top; the
-# result adds u (and v) of every channel
-WORK_IMAGES = {"bcd": 12.0, "ipiano": 11.0}
-PROX_IMAGES = 8.0
-
-
-def available_memory():
-    """Bytes of memory available to this process now (Linux: MemAvailable), or None."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def memory_needed(shape, dtype, solver="bcd", *, prox=False, return_v=True, workers=1):
-    """Bytes that :func:`fuse` needs beyond its inputs for an H x W (x C) problem
-    (``prox``: the v-block runs the primal-dual prox; ``workers``: channels solved side
-    by side, each with its own work arrays)."""
-    h, w = shape[:2]
-    channels = shape[2] if len(shape) == 3 else 1
-    item = np.dtype(dtype).itemsize
-    work = WORK_IMAGES[solver] + (PROX_IMAGES if prox else 0.0)
-    return int(h * w * item * (work * workers + (1 + bool(return_v)) * channels))
-
-
-def _fits(shape, dtype, solver, prox, return_v, workers):
-    """Whether ``workers`` channels side by side fit in the memory available now."""
-    have = available_memory()
-    return have is None or memory_needed(shape, dtype, solver, prox=prox,
-                                         return_v=return_v, workers=workers) <= have
-
-
-def _check_memory(shape, dtype, solver, prox, return_v):
-    need = memory_needed(shape, dtype, solver, prox=prox, return_v=return_v)
-    have = available_memory()
-    if have is not None and need > have:
-        hint = ""
-        if np.dtype(dtype) == np.float64:
-            small = memory_needed(shape, np.float32, solver, prox=prox,
-                                  return_v=return_v) / 1e9
-            hint = f"; dtype=float32 needs about {small:.1f} GB"
-        raise InsufficientMemoryError(
-            f"memory: a {' x '.join(map(str, shape))} problem needs about {need / 1e9:.1f} GB "
-            f"with solver {solver!r} in {np.dtype(dtype).name}, and {have / 1e9:.1f} GB "
-            f"are available{hint}")
+        check_number("alpha_blur", alpha_blur, positive=True)
 
 
 def _thread_count(threads):
     """The threads a call may use: ``threads`` (checked), or all of Numba's."""
     if threads is None:
         return numba.get_num_threads()
-    _check_number("threads", threads, positive=True, integer=True)
+    check_number("threads", threads, positive=True, integer=True)
     if threads > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads: at most {numba.config.NUMBA_NUM_THREADS} "
                          f"available, got {threads}")
@@ -514,15 +221,15 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     """
     start = time.perf_counter()
     _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
-    _check_choice("init", init, INITS)
-    _check_choice("regularizer", regularizer, REGULARIZERS)
-    solver, v_step = _resolve_solver(scheme, solver, v_step)
+    check_choice("init", init, INITS)
+    check_choice("regularizer", regularizer, REGULARIZERS)
+    solver, v_step = resolve_solver(scheme, solver, v_step)
     for name, value in (("multiscale", multiscale), ("return_v", return_v)):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}: expected True or False, got {value!r}")
     for name, value in (("gtol", gtol), ("pd_tol_rel", pd_tol_rel)):  # stationarity rules
         if value is not None:
-            _check_number(name, value, positive=True)
+            check_number(name, value, positive=True)
             if scheme == "paper":
                 raise ValueError(f"{name}: the paper scheme does not compute the energy's "
                                  f"gradient; use scheme='exact' or {name}=None")
@@ -534,23 +241,23 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     if tol is None and solver == "ipiano":
         tol = IPIANO_TOL
     if tol is not None:
-        _check_number("tol", tol, positive=True)
-    _check_number("pd_tol", pd_tol, positive=True)
-    _check_number("max_iter", max_iter, positive=True, integer=True)
-    _check_number("pd_max_iter", pd_max_iter, positive=True, integer=True)
+        check_number("tol", tol, positive=True)
+    check_number("pd_tol", pd_tol, positive=True)
+    check_number("max_iter", max_iter, positive=True, integer=True)
+    check_number("pd_max_iter", pd_max_iter, positive=True, integer=True)
     if warm_start is not None and not isinstance(warm_start, (bool, np.bool_)):
         raise ValueError(f"warm_start: expected True, False or None, got {warm_start!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable, got {callback!r}")
-    dt = _resolve_dtype(dtype)
+    dt = resolve_dtype(dtype)
     n_threads = _thread_count(threads)
     warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
-    fi, bi, ai, shape = _prepare(foreground, background, alpha)
-    _check_init(init, ai, alpha_blur, fi.channels)
+    fi, bi, ai, shape = prepare(foreground, background, alpha)
+    check_init(init, ai, alpha_blur, fi.channels)
     prox = eta > 0 and regularizer == "huber-tv" and v_step == "prox"
-    _check_memory(shape, dt, solver, prox, return_v)
+    check_memory(shape, dt, solver, prox, return_v)
 
-    compile_kernels(_kernels(scheme, solver, v_step, eta, regularizer), dt)
+    compile_kernels(kernels_for(scheme, solver, v_step, eta, regularizer), dt)
     parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
                       alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
                       max_iter=max_iter,
@@ -568,12 +275,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     if solver == "ipiano":
         options.update(scheme=scheme, pd_tol_rel=pd_tol_rel)
 
-    def solve(c, cb):
+    def solve_one(c, cb):
         """Channel c into u_out, v_out; its solution without the images."""
-        problem = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
+        problem = channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                    alpha_blur=alpha_blur, dtype=dt)
-        gnorm_ref = _coarse_start(problem, options) if multiscale else None
-        sol = _solve(problem, options, gnorm_ref=gnorm_ref, channel=c, callback=cb)
+        gnorm_ref = coarse_start(problem, options) if multiscale else None
+        sol = solve(problem, options, gnorm_ref=gnorm_ref, channel=c, callback=cb)
         del problem
         np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
         if v_out is not None:
@@ -583,8 +290,8 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
 
     workers, per_worker = _threads.plan(
         shape[0] * shape[1], fi.channels, n_threads,
-        lambda k: _fits(shape, dt, solver, prox, return_v, k))
-    for sol in _threads.run_channels(solve, fi.channels, workers, per_worker, callback):
+        lambda k: fits(shape, dt, solver, prox, return_v, k))
+    for sol in _threads.run_channels(solve_one, fi.channels, workers, per_worker, callback):
         result.energies.append(sol.energies)
         result.iterations.append(sol.iterations)
         result.pd_iterations.append(sol.pd_iterations)
@@ -607,10 +314,10 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     one energy per channel.
     """
     _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
-    _check_choice("regularizer", regularizer, REGULARIZERS)
+    check_choice("regularizer", regularizer, REGULARIZERS)
     kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
-    dt = _resolve_dtype(dtype)
-    fi, bi, ai, shape = _prepare(foreground, background, alpha)
+    dt = resolve_dtype(dtype)
+    fi, bi, ai, shape = prepare(foreground, background, alpha)
     out = []
     for name, x in (("u", u), ("v", v)):
         x = np.asarray(x, dtype=np.float64)
@@ -625,7 +332,7 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     energies = np.empty(fi.channels)
     partial = np.empty((shape[0], 4))
     for c in range(fi.channels):
-        f, a, w, _, _ = _channel_problem(fi, bi, ai, c, init="foreground",
+        f, a, w, _, _ = channel_problem(fi, bi, ai, c, init="foreground",
                                             offset=offset, alpha_blur=alpha_blur, dtype=dt)
         uc = np.ascontiguousarray(us[c] + offset, dtype=dt)
         vc = np.ascontiguousarray(vs[c] + offset, dtype=dt)

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .api import _Image
+from .validation import as_float
 
 __all__ = ["direct_matting", "poisson", "linear_osmosis"]
 
@@ -40,19 +40,12 @@ _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
 # validation and conversion (MODEL.md section 1)
 
 
-def _as_float(x, name: str, *, nonnegative: bool = True) -> np.ndarray:
-    """``x`` as float64, as ``fuse`` converts its inputs: uint8 / 255, uint16 / 65535,
-    floats as given; finite and (unless told otherwise) non-negative, else ValueError
-    naming ``name``. Also used by :mod:`fastosmosis.metrics`."""
-    return _Image(name, x, nonnegative=nonnegative).as_float64()
-
-
 def _validate(f, b, alpha):
     """Checked float64 copies of f, b, alpha, all H x W x C (C = 1 for grey), and a
     function that gives a result back the shape of ``f``."""
-    f = _as_float(f, "f")
-    b = _as_float(b, "b")
-    alpha = _as_float(alpha, "alpha")
+    f = as_float(f, "f")
+    b = as_float(b, "b")
+    alpha = as_float(alpha, "alpha")
     if b.shape != f.shape:
         raise ValueError(f"b: shape {b.shape} differs from f's {f.shape}")
     if alpha.shape != f.shape and alpha.shape != f.shape[:2]:

@@ -28,6 +28,8 @@ from io import BytesIO
 
 import numpy as np
 
+from .validation import to_float
+
 __all__ = [
     "ImageFileError",
     "ImageInfo",
@@ -233,24 +235,6 @@ def _pillow_format(path):
             return (im.format or "unknown").lower()
     except Exception:
         return "unknown"
-
-
-def to_float(array):
-    """Samples to floats in [0, 1]: uint8 / 255, uint16 / 65535, floats as given.
-
-    bool maps to 0 and 1; float32 (and float16, widened to float32) stays float32,
-    everything else becomes float64.
-    """
-    array = np.asarray(array)
-    if array.dtype == bool:
-        return array.astype(np.float64)
-    if array.dtype.kind == "u":
-        return array / float(np.iinfo(array.dtype).max)
-    if array.dtype == np.float16:
-        return array.astype(np.float32)
-    if array.dtype.kind == "f":
-        return array
-    raise ValueError(f"unsupported sample type {array.dtype.name}")
 
 
 def split_alpha(array, info=None):

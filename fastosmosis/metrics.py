@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .baselines import _as_float
+from .validation import as_float
 
 __all__ = ["chromaticity_error", "chromaticity_score", "chromaticity_left_out"]
 
@@ -24,7 +24,7 @@ _U1_MIN = 1.0 / 255.0
 
 def _as_rgb(x, name: str, *, nonnegative: bool = False) -> np.ndarray:
     """``x`` as a finite float64 H x W x 3 array; uint8 / 255, uint16 / 65535."""
-    a = _as_float(x, name, nonnegative=nonnegative)
+    a = as_float(x, name, nonnegative=nonnegative)
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"{name}: the chromaticity error needs an RGB image H x W x 3, "
                          f"got shape {a.shape}")

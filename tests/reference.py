@@ -430,12 +430,13 @@ def minimiser_of(foreground, background, alpha, *, eta, mu, gamma, epsilon, osm=
                  alpha_blur=None, gtol=1e-9):
     """u of ``minimiser`` for a ``fuse`` problem (init "foreground", offset 1), channel by
     channel, offset removed; asserts that each channel got to stationarity 1e-7."""
-    from fastosmosis.api import _channel_problem, _prepare
+    from fastosmosis._problem import channel_problem
+    from fastosmosis.validation import prepare
 
-    fi, bi, ai, shape = _prepare(foreground, background, alpha)
+    fi, bi, ai, shape = prepare(foreground, background, alpha)
     out = []
     for c in range(fi.channels):
-        f, a, w, u0, v0 = _channel_problem(fi, bi, ai, c, init="foreground", offset=1.0,
+        f, a, w, u0, v0 = channel_problem(fi, bi, ai, c, init="foreground", offset=1.0,
                                            alpha_blur=alpha_blur, dtype=np.float64)
         u, _, s = minimiser(f, w, a, u0, v0, eta=eta, mu=mu, gamma=gamma, eps=epsilon,
                             osm=osm, gtol=gtol)

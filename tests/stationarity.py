@@ -10,7 +10,8 @@ the start (u0, v0) (MODEL.md 8). E is C^1 (Huber is differentiable), so
 
 import numpy as np
 
-from fastosmosis.api import _channel_problem, _prepare
+from fastosmosis._problem import channel_problem
+from fastosmosis.validation import prepare
 from tests import reference as R
 
 
@@ -28,7 +29,7 @@ def stationarity(u, v, foreground, background, alpha, *, eta, mu, gamma, epsilon
                  osm=1.0, init="foreground", alpha_blur=None, offset=1.0,
                  regularizer="huber-tv"):
     """Per channel, the joint gradient norm at (u, v) over the same at (u0, v0)."""
-    fi, bi, ai, shape = _prepare(foreground, background, alpha)
+    fi, bi, ai, shape = prepare(foreground, background, alpha)
     us = np.asarray(u, np.float64).reshape(shape)
     vs = np.asarray(v, np.float64).reshape(shape)
     if us.ndim == 2:
@@ -37,7 +38,7 @@ def stationarity(u, v, foreground, background, alpha, *, eta, mu, gamma, epsilon
               regularizer=regularizer)
     ratios = []
     for c in range(fi.channels):
-        f, a, w, u0, v0 = _channel_problem(fi, bi, ai, c, init=init, offset=offset,
+        f, a, w, u0, v0 = channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                               alpha_blur=alpha_blur, dtype=np.float64)
         start = energy_gradient_norm(u0, v0, f, w, a, **kw)
         end = energy_gradient_norm(us[..., c] + offset, vs[..., c] + offset, f, w, a, **kw)

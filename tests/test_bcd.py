@@ -8,7 +8,8 @@ from fastosmosis import kernels as K
 from fastosmosis._bcd import GTOL, solve_channel_bcd
 from fastosmosis._driver import STOP_STATIONARITY, block_rows
 from fastosmosis._multigrid import Hierarchy, USolver, dense_matrix, level_shapes
-from fastosmosis.api import _channel_problem, _prepare
+from fastosmosis._problem import channel_problem
+from fastosmosis.validation import prepare
 from tests import reference as R
 from tests.conftest import DATA, RTOL, assert_close, needs, positive_field
 from tests.stationarity import stationarity
@@ -255,8 +256,8 @@ def test_solver_settings_land_within_50_db_of_each_other():
     """From the same start, the default stationarity makes the result independent of
     the cycle settings (sweeps, coarsest level, forcing, v-steps per u-solve)."""
     f, b, a = crop("1", slice(250, 314), slice(200, 280))
-    fi, bi, ai, _ = _prepare(f, b, a)
-    problem = _channel_problem(fi, bi, ai, 0, init="foreground", offset=1.0,
+    fi, bi, ai, _ = prepare(f, b, a)
+    problem = channel_problem(fi, bi, ai, 0, init="foreground", offset=1.0,
                                alpha_blur=None, dtype=np.float64)
     model = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, osm=1.0, max_iter=100)
     runs = [solve_channel_bcd(*(x.copy() for x in problem), **model, **opts).u
@@ -337,6 +338,7 @@ def test_solver_option_validation(rng):
 
 
 def test_a_problem_too_large_for_the_memory_is_refused_first(rng, monkeypatch):
+    import fastosmosis._memory as memory
     import fastosmosis.api as api
     from fastosmosis import InsufficientMemoryError, memory_needed
 
@@ -344,17 +346,17 @@ def test_a_problem_too_large_for_the_memory_is_refused_first(rng, monkeypatch):
     need = memory_needed(f.shape, np.float64)
     assert need == 40 * 50 * 8 * (12 + 2 * 3)
     assert memory_needed(f.shape, np.float32) == need // 2
-    monkeypatch.setattr(api, "available_memory", lambda: need - 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: need - 1)
     calls = []
-    real = api._solve
-    monkeypatch.setattr(api, "_solve", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = api.solve
+    monkeypatch.setattr(api, "solve", lambda *a, **k: calls.append(a) or real(*a, **k))
     with pytest.raises(InsufficientMemoryError, match=r"memory: a 40 x 50 x 3 problem "
                        r"needs about .* GB .* available; dtype=float32 needs about"):
         fuse(f, f, np.ones((40, 50)))
     assert calls == []
     with pytest.raises(ValueError):  # the CLI reports it as one line, exit status 2
         fuse(f, f, np.ones((40, 50)))
-    monkeypatch.setattr(api, "available_memory", lambda: need)
+    monkeypatch.setattr(memory, "available_memory", lambda: need)
     fuse(f, f, np.ones((40, 50)), max_iter=1)
     assert len(calls) == 3
 
@@ -443,7 +445,7 @@ def test_memory_estimate_covers_the_solver_arrays():
     """memory_needed's 12 work images: the channel problem's five (f, alpha, w, u, v)
     and the u-solver's own (four CG vectors, the diagonal, the coarse levels: 7.02,
     the 0.02 of row scratch left out of the estimate)."""
-    from fastosmosis.api import WORK_IMAGES
+    from fastosmosis._memory import WORK_IMAGES
 
     shape = (563, 800)
     solver = USolver(shape, np.float64)

@@ -16,7 +16,7 @@ import pytest
 
 import fastosmosis
 import fastosmosis.kernels as K
-from fastosmosis import api
+from fastosmosis import _solvers
 from fastosmosis.kernels import compile as C
 from fastosmosis.kernels._types import Kernel
 
@@ -159,10 +159,10 @@ def test_fuse_calls_only_the_kernels_it_precompiles(monkeypatch, options):
     f, b, a = rng.uniform(0.1, 1.0, (3, 12, 10))
     model = {k: options.get(k, d) for k, d in (("eta", 0.1), ("regularizer", "huber-tv"))}
     fastosmosis.fuse(f, b, a, max_iter=3, **options)
-    solver, v_step = api._resolve_solver(options.get("scheme", "exact"),
+    solver, v_step = _solvers.resolve_solver(options.get("scheme", "exact"),
                                          options.get("solver"), options.get("v_step"))
     listed = set()
-    for k in api._kernels(options.get("scheme", "exact"), solver, v_step, model["eta"],
+    for k in _solvers.kernels_for(options.get("scheme", "exact"), solver, v_step, model["eta"],
                           model["regularizer"]):
         listed.add(k.name)
         listed.update(x.name for x in k.needs)

@@ -352,13 +352,13 @@ def test_pd_tol_rel_loosens_early_prox_calls_only(rng):
 
 def test_mean_init_check_does_not_blur(rng, monkeypatch):
     """The init="mean" check reads alpha == 1 unblurred; each channel is blurred once."""
-    import fastosmosis.api as api
+    import fastosmosis._problem as problem
 
     f, b, alpha = small_problem(rng, (9, 8), 3)
     alpha = alpha[..., None].repeat(3, axis=2)
     blurs = []
-    real = api.gaussian_filter
-    monkeypatch.setattr(api, "gaussian_filter", lambda x, s: blurs.append(s) or real(x, s))
+    real = problem.gaussian_filter
+    monkeypatch.setattr(problem, "gaussian_filter", lambda x, s: blurs.append(s) or real(x, s))
     fuse(f, b, alpha, init="mean", alpha_blur=1.5, max_iter=1)
     assert blurs == [1.5] * 3
 
@@ -366,17 +366,17 @@ def test_mean_init_check_does_not_blur(rng, monkeypatch):
 @pytest.mark.parametrize("init", ["foreground", "blend", "mean"])
 def test_preparation_in_bands_equals_whole_channel(rng, monkeypatch, init):
     """Channels are prepared a band of rows at a time (memory); the bands do not show."""
-    import fastosmosis.api as api
+    import fastosmosis._problem as problem
 
     f, b, alpha = small_problem(rng, (11, 7), 3)
     alpha[3, 2] = 0.25
     whole = fuse(f, b, alpha, init=init, alpha_blur=None, max_iter=3)
-    monkeypatch.setattr(api, "PREP_ROWS", 4)
+    monkeypatch.setattr(problem, "PREP_ROWS", 4)
     banded = fuse(f, b, alpha, init=init, max_iter=3)
     np.testing.assert_allclose(banded.u, whole.u, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(banded.energies[0], whole.energies[0], rtol=1e-13)
     blurred = fuse(f, b, alpha, init=init, alpha_blur=1.5, max_iter=2)
-    monkeypatch.setattr(api, "PREP_ROWS", 256)
+    monkeypatch.setattr(problem, "PREP_ROWS", 256)
     np.testing.assert_allclose(fuse(f, b, alpha, init=init, alpha_blur=1.5, max_iter=2).u,
                                blurred.u, rtol=1e-13, atol=1e-13)
 

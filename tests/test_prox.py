@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from fastosmosis._driver import _HuberProx
+from fastosmosis._driver import HuberProx
 from tests import reference as R
 
 
@@ -28,7 +28,7 @@ def huber_objective(vd, a2, eta, eps):
 def test_prox_matches_independent_solve(rng, shape, warm):
     vd = rng.uniform(1.0, 1.6, shape)
     a2, eta, eps = 0.5, 0.3, 0.05
-    prox = _HuberProx(shape, np.float64, eta=eta, kappa=eps / eta, pd_tol=1e-8,
+    prox = HuberProx(shape, np.float64, eta=eta, kappa=eps / eta, pd_tol=1e-8,
                       pd_max_iter=100000, warm_start=warm)
     if warm:  # a first call leaves a dual behind for the second to start from
         prox(rng.uniform(1.0, 1.6, shape), a2)
@@ -64,9 +64,9 @@ def test_moreau_identity_of_the_dual_step():
 def test_prox_with_warm_start_keeps_dual_between_calls(rng):
     shape = (8, 9)
     vd = rng.uniform(1.0, 1.6, shape)
-    cold = _HuberProx(shape, np.float64, eta=0.5, kappa=0.1, pd_tol=1e-4,
+    cold = HuberProx(shape, np.float64, eta=0.5, kappa=0.1, pd_tol=1e-4,
                       pd_max_iter=10000, warm_start=False)
-    warm = _HuberProx(shape, np.float64, eta=0.5, kappa=0.1, pd_tol=1e-4,
+    warm = HuberProx(shape, np.float64, eta=0.5, kappa=0.1, pd_tol=1e-4,
                       pd_max_iter=10000, warm_start=True)
     _, first_cold = cold(vd, 0.3)
     _, first_warm = warm(vd, 0.3)

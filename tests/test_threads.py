@@ -69,7 +69,7 @@ def test_fuse_asks_memory_for_the_channels_side_by_side(monkeypatch, rng):
     monkeypatch.setattr(_threads, "threading_layer", lambda: "omp")
     monkeypatch.setattr(_threads, "MIN_SIDE_BY_SIDE", 0)
     one = memory_needed(shape, np.float64, workers=1)
-    monkeypatch.setattr(fastosmosis.api, "available_memory", lambda: one + 1)
+    monkeypatch.setattr(fastosmosis._memory, "available_memory", lambda: one + 1)
     r = fuse(f, b, alpha, max_iter=2, threads=2)
     assert r.parameters["workers"] == 1  # two side by side would not fit
 
