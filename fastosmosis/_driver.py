@@ -1,4 +1,4 @@
-"""Block iPiano with backtracking (MODEL.md 5, the paper's Algorithm 1) for one channel.
+"""Block iPiano with backtracking (docs/model.md 5, the paper's Algorithm 1) for one channel.
 
 Plain Python over the kernels of ``fastosmosis.kernels``: every pass over the pixels is
 a kernel call, every work array is allocated once per channel, and arrays change roles
@@ -85,7 +85,7 @@ class HuberProx:
         self.warm_start = warm_start
         self.plateau = PLATEAU_FLOAT32 if dtype == np.float32 else 0
         # float32 rounding floor of the residual: FLOOR_ULPS_FLOAT32 ulps of max vd over
-        # tau_next (float64: none, the loop is exactly MODEL.md 5.1's)
+        # tau_next (float64: none, the loop is exactly docs/model.md 5.1's)
         self.floor_scale = FLOOR_ULPS_FLOAT32 * float(np.finfo(np.float32).eps) \
             if dtype == np.float32 else 0.0
         # two sets (x, xbar, y1, y2); sets[0] holds the latest result and dual
@@ -121,7 +121,7 @@ class HuberProx:
 
 @dataclass(frozen=True)
 class _Scheme:
-    """What differs between the schemes (MODEL.md 5 and 6)."""
+    """What differs between the schemes (docs/model.md 5 and 6)."""
 
     paper: bool  # paper gradients; tests at the current (u, v) on every pass, then move
     slack_per_pixel: float
@@ -154,12 +154,12 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
                   pd_tol, pd_max_iter, warm_start=None, scheme="exact",
                   regularizer="huber-tv", v_step="prox", gtol=None, gnorm_ref=None,
                   pd_tol_rel=None, channel=0, callback=None):
-    """Minimise E(u, v) of MODEL.md 3 for one channel by block iPiano.
+    """Minimise E(u, v) of docs/model.md 3 for one channel by block iPiano.
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
     become work arrays (the caller hands them over) unless they alias another argument,
     the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of
-    the start of the iteration and accepts on gap <= 0; "paper" (MODEL.md 6) tests on
+    the start of the iteration and accepts on gap <= 0; "paper" (docs/model.md 6) tests on
     every pass at the current (u, v), with its own gradient terms recomputed there,
     moves an accepted block at once and accepts when the gap is below a slack of
     1e-10 N (strictly). Huber-TV is taken by the primal-dual prox (``v_step="prox"``) or
@@ -211,7 +211,7 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
         return so + sm, r, so + sm + sf + eta * r, math.sqrt(gn)
 
     def gaps(test_u, test_v, p2, v_start):
-        """The descent gaps of the pending blocks (MODEL.md 5, and 6 item 3)."""
+        """The descent gaps of the pending blocks (docs/model.md 5, and 6 item 3)."""
         gap_u = gap_v = 0.0
         if sch.paper:
             # until a block moves, gu and gv hold the paper gradients at this (u, v), the
@@ -268,7 +268,7 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
                     pd_total += pd_last
             # both pending tests at the same (u, v), then the accepted blocks move
             gap_u, gap_v = gaps(not done_u, not done_v, p2, v_start)
-            # exact: accept on gap <= 0 (MODEL.md 5); paper: gap < 0 (MODEL.md 6 item 3)
+            # exact: accept on gap <= 0 (docs/model.md 5); paper: gap < 0 (docs/model.md 6 item 3)
             ok_u = not done_u and (gap_u < 0.0 if sch.paper else gap_u <= 0.0)
             ok_v = not done_v and (gap_v < 0.0 if sch.paper else gap_v <= 0.0)
             if not done_u:

@@ -1,5 +1,5 @@
 """One channel's problem: the offset, the alpha map (blurred if asked), the target
-``w = f^alpha b^(1 - alpha)`` and the start (u0, v0) (MODEL.md 1), computed a band of
+``w = f^alpha b^(1 - alpha)`` and the start (u0, v0) (docs/model.md 1), computed a band of
 rows at a time from the validated inputs (:class:`fastosmosis.validation.Image`)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def channel_problem(fi, bi, ai, c, *, init, offset, alpha_blur, dtype):
 
     b enters only through the target w: the solver never needs it again.
 
-    ``w = f^alpha b^(1 - alpha)`` and u0 (MODEL.md 1) are computed in float64 a band of
+    ``w = f^alpha b^(1 - alpha)`` and u0 (docs/model.md 1) are computed in float64 a band of
     rows at a time, so that a float32 problem never holds float64 copies of a whole
     channel (a 4096 x 4096 channel is 134 MB per float64 array).
     """

@@ -2,7 +2,7 @@
 
 Validates and converts the inputs (scikit-image conventions: uint8 / 255, uint16 / 65535,
 floats as given), prepares each channel (offset, alpha blur, target w, initialisation,
-MODEL.md 1) and hands it to the block-iPiano driver.
+docs/model.md 1) and hands it to the block-iPiano driver.
 """
 
 from __future__ import annotations
@@ -308,7 +308,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
 def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
            epsilon=0.05, osm=1.0, alpha_blur=None, offset=1.0, dtype=np.float64,
            regularizer="huber-tv"):
-    """Energy E(u, v) of MODEL.md 3 per channel, for u, v given with the offset removed.
+    """Energy E(u, v) of docs/model.md 3 per channel, for u, v given with the offset removed.
 
     Parameters are those of :func:`fuse` (the same model). Returns a float64 array with
     one energy per channel.

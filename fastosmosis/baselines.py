@@ -11,10 +11,8 @@ from the foreground ``f``, ``alpha = 0`` where it should come from the backgroun
 
 Both linear problems are solved with a sparse direct factorisation (SuperLU through
 ``scipy.sparse.linalg.splu``), not with an iterative solver, because at the sizes the
-paper works at it is both fast and exact: measured on this machine, factorising the
-5-point matrix of a 600 x 460 image (276,000 unknowns) takes 1.3 s and each solve 0.02 s,
-and a 1000 x 1000 image 6.7 s with 78 million stored factor entries (~1 GB). Beyond a few
-million unknowns the memory of the factors grows too large and an iterative solver
+paper works at it is both fast and exact (bench/README.md has the timings). Beyond a
+few million unknowns the memory of the factors grows too large and an iterative solver
 (conjugate gradients for Poisson) would be the better choice; none is provided yet.
 Every solve is checked against the relative residual ``1e-10`` and refined iteratively
 (one more triangular solve each time) if it misses it.
@@ -37,7 +35,7 @@ _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
 
 
 # ---------------------------------------------------------------------------
-# validation and conversion (MODEL.md section 1)
+# validation and conversion (docs/model.md section 1)
 
 
 def _validate(f, b, alpha):
@@ -235,7 +233,7 @@ def poisson(f, b, alpha, *, threshold=0.5, mixed=False):
 
 
 def _half_grid_drift(v, p, q):
-    """Drift on the edges (p, q) of the positive image v (MODEL.md section 6 item 1):
+    """Drift on the edges (p, q) of the positive image v (docs/model.md section 6 item 1):
     ``d = 2 (v_q - v_p) / (v_q + v_p)``, the discrete grad log v."""
     vp, vq = v[p], v[q]
     return 2.0 * (vq - vp) / (vq + vp)
@@ -268,7 +266,7 @@ def linear_osmosis(f, b, alpha, *, offset=1.0):
     """Steady state of the classic linear osmosis filter with a glued drift.
 
     Solves ``0 = Lap u - div(d u)`` (the paper's eq. (2) with W = I, zero flux across the
-    border) per channel, with the half-grid drift of MODEL.md section 6 item 1 computed
+    border) per channel, with the half-grid drift of docs/model.md section 6 item 1 computed
     from ``f + offset`` and from ``b + offset``. Each edge takes f's drift where both its
     pixels have ``alpha >= 1 - 1e-6``, b's where both have ``alpha <= 1e-6``, and the
     average of the two otherwise. Osmosis preserves the mass, which is set to that of

@@ -8,7 +8,7 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 - ``steps``: the explicit iPiano steps and the prox of the u-fidelity;
 - ``huber``: the primal-dual prox of the Huber-TV term;
 - ``energy``: the energy in one pass;
-- ``paper``: the paper scheme's gradients and descent tests (MODEL.md 6);
+- ``paper``: the paper scheme's gradients and descent tests (docs/model.md 6);
 - ``regularizer``: smooth regularisers of v taken in the explicit v-step;
 - ``multigrid``: the u-block's linear system and its multigrid preconditioner.
 """

@@ -1,4 +1,4 @@
-"""The energy of MODEL.md 3 in one pass (the API's ``energy`` and the paper scheme).
+"""The energy of docs/model.md 3 in one pass (what the API's ``energy`` evaluates).
 
     E = sum (osm/2) v |grad(u/v)|^2 + (mu/2)(v - w)^2 + (gamma/2) alpha (u - f)^2
             + eta H_eps(|grad v|),

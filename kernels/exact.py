@@ -7,7 +7,7 @@
     and the sums S (osmosis, mu), (gamma/2) alpha (u - f)^2, R(v), and ||grad E||^2 with
     grad E = (gu + gamma alpha (u - f), dS/dv + eta grad R(v)) (E is C^1),
 
-``descent_pair`` the quantities of kernel descent tests (MODEL.md 5) in one pass;
+``descent_pair`` the quantities of kernel descent tests (docs/model.md 5) in one pass;
 ``v_descent`` the block-coordinate solver's v test, as per-pixel differences.
 ``R`` is Huber-TV (grad R = grad^T(grad v / max(eps, |grad v|))) or Tikhonov
 (grad R = grad^T grad v); ``eta_g`` is 0 when the v-block takes R by its prox.

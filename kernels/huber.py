@@ -1,4 +1,4 @@
-"""Prox of the Huber-TV term by accelerated primal-dual (MODEL.md 5.1, eq. 14-15).
+"""Prox of the Huber-TV term by accelerated primal-dual (docs/model.md 5.1, eq. 14-15).
 
 Solves ``min_p eta H_eps(|grad p|) + ||p - vd||^2 / (2 a2)``. One iteration, with
 ``kappa = eps / eta`` (exact conjugate; the paper scheme passes ``kappa = eps``):
@@ -21,8 +21,8 @@ The residual serves only the stopping rule, so a row block stops computing it on
 own rows show that the iteration cannot stop the loop (``certain``). The row loops are
 inlined into the parallel passes (``inline="always"``) and take each row as an (array,
 row index) pair: called once per row, or set up with a view per row and array, they
-cost 5-15% more at 256 columns (pd_pair 1.03-1.16x over the views, 1.4-1.6x on a
-9-column image), at the price of a longer first compilation.
+cost more, and not inlined at all the prox runs about half as fast, at the price of a
+longer first compilation (bench/README.md, "Issue 14").
 """
 
 import math

@@ -1,4 +1,4 @@
-"""Forward-difference gradient with Neumann boundary and its adjoint (MODEL.md 2).
+"""Forward-difference gradient with Neumann boundary and its adjoint (docs/model.md 2).
 
 ``g1[i, j] = x[i+1, j] - x[i, j]`` (0 on the last row), ``g2[i, j] = x[i, j+1] - x[i, j]``
 (0 on the last column); ``grad^T p = -div p`` with ``p1`` read as 0 on the last and the

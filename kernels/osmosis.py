@@ -1,4 +1,4 @@
-"""The smooth part S of the energy, pixel by pixel and row by row (MODEL.md 3).
+"""The smooth part S of the energy, pixel by pixel and row by row (docs/model.md 3).
 
     S(u, v) = sum (osm/2) v |grad r|^2 + (mu/2) (v - w)^2,      r = u / v
 

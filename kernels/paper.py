@@ -1,4 +1,4 @@
-"""The paper scheme's variant passes (MODEL.md 6): the authors' reference discretisation.
+"""The paper scheme's variant passes (docs/model.md 6): the authors' reference discretisation.
 
 u-gradient from the osmosis matrix of Vogel et al. built from v (item 1),
 
@@ -14,7 +14,7 @@ and the v-gradient expanded term by term (item 2),
 
 Neighbours are clamped at the border (a clamped forward difference is 0, which is the
 Neumann boundary, and a clamped drift is 0); the select this puts in the inner loop
-measured as fast as peeled border columns on the smooth-gradient pass.
+is as fast as peeled border columns on the smooth-gradient pass.
 """
 
 import math
@@ -119,7 +119,7 @@ def _read_test_row(us, vs, p, base, g, w, i, h, wd, half_osm, half_mu):
                                     types.boolean, types.boolean, types.boolean, PARTIAL),
         parallel=True)
 def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv, partial):
-    """Both descent tests of MODEL.md 6 item 3 at the current (u, v), in one pass.
+    """Both descent tests of docs/model.md 6 item 3 at the current (u, v), in one pass.
 
     Returns (S(u, v), S(p1, v), <osm (A u) / v, p1 - u>, ||p1 - u||^2, S(u, p2),
     <gv_paper(u, v), p2 - v>, ||p2 - v||^2, min p2), with A built from ``va`` (v at the

@@ -2,7 +2,7 @@
 
 ``kind`` 1: Tikhonov, R(v) = 1/2 |grad v|^2, grad R = grad^T grad v (paper IV.3);
 ``kind`` 2: Huber-TV, R(v) = H_eps(|grad v|), grad R = grad^T(grad v / max(eps, |grad v|))
-(MODEL.md 9: E is C^1, grad R is Lipschitz with constant about 8 / eps).
+(docs/model.md 9: E is C^1, grad R is Lipschitz with constant about 8 / eps).
 Both enter the v-block's smooth part: their gradient joins gv, their value the v
 descent test. Neighbours are clamped at the border as in ``paper.py``.
 """
