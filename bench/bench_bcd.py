@@ -20,6 +20,7 @@ import pytest
 
 from fastosmosis._bcd import solve_channel_bcd
 from fastosmosis._multigrid import USolver
+from fastosmosis.model import Model, SolverOptions
 from tests import reference as R
 
 from .conftest import puppets_crop
@@ -79,8 +80,8 @@ def test_outer_iteration(benchmark, size, is_smoke, impl):
                                  rounds=1 if is_smoke else 3)
         benchmark.extra_info["stationarity"] = float(out[2])
         return
-    run = lambda: solve_channel_bcd(f, a, w, f.copy(), w.copy(), **MODEL,  # noqa: E731
-                                    max_iter=1)
+    run = lambda: solve_channel_bcd(f, a, w, f.copy(), w.copy(), Model(**MODEL),  # noqa: E731
+                                    SolverOptions(max_iter=1))
     sol = benchmark.pedantic(run, rounds=1 if is_smoke else 5,
                              warmup_rounds=0 if is_smoke else 1)
     assert sol.iterations == 1

@@ -9,6 +9,7 @@ import pytest
 
 import fastosmosis.kernels as K
 from fastosmosis._driver import prox_block_rows, solve_channel
+from fastosmosis.model import Model, SolverOptions
 from tests import reference as R
 
 from .conftest import puppets_crop
@@ -68,9 +69,12 @@ def test_ipiano_iteration(benchmark, size, is_smoke, impl):
     dtype = np.float32 if impl.endswith("32") else np.float64
     w = f**a * b ** (1 - a)
     args = [np.ascontiguousarray(x, dtype) for x in (f, a, w, f, w)]
-    run = lambda: solve_channel(*args, **kw, epsilon=0.05, osm=1.0, tol=0.0,  # noqa: E731
-                                max_iter=IPIANO_ITERS, pd_tol=1e-4, pd_max_iter=10000,
-                                warm_start=True)
+    # tol 0: every iteration runs (SolverOptions built directly: resolve() wants tol > 0)
+    options = SolverOptions(solver="ipiano", v_step="prox", gtol=None, tol=0.0,
+                            max_iter=IPIANO_ITERS, pd_tol=1e-4, pd_max_iter=10000,
+                            warm_start=True)
+    run = lambda: solve_channel(*args, Model(**kw, epsilon=0.05, osm=1.0),  # noqa: E731
+                                options)
     sol = benchmark.pedantic(run, rounds=1 if is_smoke else 5, warmup_rounds=0 if
                              is_smoke else 1)
     assert sol.iterations == IPIANO_ITERS

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.ndimage import zoom
 
 from fastosmosis._driver import solve_channel
+from fastosmosis.model import Model, SolverOptions
 from tests.stationarity import energy_gradient_norm
 
 from ._data import load_puppets
@@ -27,6 +28,12 @@ def half(x):
     h, w = (x.shape[0] // 2) * 2, (x.shape[1] // 2) * 2
     x = x[:h, :w]
     return 0.25 * (x[::2, ::2] + x[1::2, ::2] + x[::2, 1::2] + x[1::2, 1::2])
+
+
+def ipiano(problem, **opts):
+    """solve_channel on ``problem`` under MODEL with SOLVER's options and ``opts``."""
+    return solve_channel(*problem, Model(**MODEL),
+                         SolverOptions.resolve(solver="ipiano", **dict(SOLVER, **opts)))
 
 
 def problem(f, b, a):
@@ -45,11 +52,10 @@ def main():
             full = problem(f, b, a)
             g0 = energy_gradient_norm(full[3], full[4], full[0], full[2], full[1], **MODEL)
             t = time.perf_counter()
-            cold = solve_channel(*problem(f, b, a), **MODEL, **SOLVER, gtol=gtol)
+            cold = ipiano(problem(f, b, a), gtol=gtol)
             cold_t += time.perf_counter() - t
             t = time.perf_counter()
-            coarse = solve_channel(*problem(half(f), half(b), half(a)), **MODEL, **SOLVER,
-                                   gtol=gtol)
+            coarse = ipiano(problem(half(f), half(b), half(a)), gtol=gtol)
             scale = (f.shape[0] / coarse.u.shape[0], f.shape[1] / coarse.u.shape[1])
             fine = problem(f, b, a)
             fine[3] = np.ascontiguousarray(zoom(coarse.u, scale, order=1))
@@ -57,7 +63,7 @@ def main():
             # gtol is relative to the start: rescale it to the cold start's gradient norm
             g_start = energy_gradient_norm(fine[3], fine[4], fine[0], fine[2], fine[1],
                                            **MODEL)
-            warm = solve_channel(*fine, **MODEL, **SOLVER, gtol=gtol * g0 / g_start)
+            warm = ipiano(fine, gtol=gtol * g0 / g_start)
             warm_t += time.perf_counter() - t
             st = energy_gradient_norm(warm.u, warm.v, fine[0], fine[2], fine[1], **MODEL)
             rows.append((cold.iterations, coarse.iterations, warm.iterations, st / g0))

@@ -38,8 +38,8 @@ from ._driver import (
 )
 from ._multigrid import KERNELS as LINEAR_KERNELS
 from ._multigrid import USolver
+from .model import GTOL
 
-GTOL = 1e-7  # the default stationarity: results no longer depend on the solver's path
 FORCING = 0.1  # a u-solve stops at ||dE/du|| <= FORCING |grad E| of the outer start
 FLOOR = 0.1  # ... and need not go below FLOOR * gtol |grad E(u0, v0)|
 V_STEPS = 3  # backtracked v-steps after each u-solve
@@ -76,13 +76,12 @@ def _singular(alpha, v, gamma, osm):
         * v.size
 
 
-def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_iter,
-                      gtol=None, tol=None, regularizer="huber-tv", v_step="explicit",
-                      pd_tol=1e-4, pd_max_iter=10000, warm_start=True, gnorm_ref=None,
-                      channel=0, callback=None, v_steps=V_STEPS, forcing=FORCING,
+def solve_channel_bcd(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channel=0,
+                      callback=None, v_steps=V_STEPS, forcing=FORCING,
                       linear_max_iter=LINEAR_MAX_ITER, coarsest=None):
-    """Minimise E(u, v) (the energy of ``fastosmosis.fuse``) for one channel by block
-    coordinate descent.
+    """Minimise E(u, v) (``model``, a :class:`~fastosmosis.model.Model`) for one channel
+    by block coordinate descent (``options``, a :class:`~fastosmosis.model.SolverOptions`;
+    its scheme and ``pd_tol_rel`` do not apply).
 
     Arrays as for ``_driver.solve_channel`` (C-contiguous, one float dtype, offset
     added; u0 and v0 are taken over as work arrays unless they alias another input).
@@ -100,7 +99,9 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
     rounding noise, not by the data.
     """
     start = time.perf_counter()
-    gtol = GTOL if gtol is None else gtol
+    eta, mu, gamma, epsilon, osm = model.eta, model.mu, model.gamma, model.epsilon, model.osm
+    tol, max_iter, pd_tol = options.tol, options.max_iter, options.pd_tol
+    gtol = GTOL if options.gtol is None else options.gtol
     shape, dtype = f.shape, f.dtype
     h = shape[0]
     others = (f, alpha, w)
@@ -116,14 +117,12 @@ def solve_channel_bcd(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, max_
     nblocks = -(-h // rows_per_block)
     rows = np.empty((nblocks, K.ROW_BUFFERS, shape[1]), dtype)
     rows64 = np.empty((nblocks, 4, shape[1]))
-    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+    reg_kind = model.kind
+    smooth_reg = model.smooth_kind(options.v_step)  # R in the explicit v-step (or none)
     prox = None
-    smooth_reg = 0
-    if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
+    if model.takes_prox(options.v_step):
         prox = HuberProx(shape, dtype, eta=eta, kappa=epsilon / eta, pd_tol=pd_tol,
-                          pd_max_iter=pd_max_iter, warm_start=warm_start)
-    elif eta > 0:
-        smooth_reg = reg_kind
+                         pd_max_iter=options.pd_max_iter, warm_start=options.warm_start)
     degenerate = _singular(alpha, v, gamma, osm)
 
     def evaluate():

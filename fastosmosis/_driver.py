@@ -126,17 +126,12 @@ class _Scheme:
     paper: bool  # paper gradients; tests at the current (u, v) on every pass, then move
     slack_per_pixel: float
     kappa: object  # (epsilon, eta) -> the dual step's denominator factor
-    warm_start: bool
 
 
 SCHEMES = {
-    "exact": _Scheme(paper=False, slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta,
-                     warm_start=True),
-    "paper": _Scheme(paper=True, slack_per_pixel=1e-10, kappa=lambda eps, eta: eps,
-                     warm_start=False),
+    "exact": _Scheme(paper=False, slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta),
+    "paper": _Scheme(paper=True, slack_per_pixel=1e-10, kappa=lambda eps, eta: eps),
 }
-REGULARIZERS = ("huber-tv", "tikhonov")
-V_STEPS = ("prox", "explicit")
 
 
 def kernels(*, paper, prox, smooth):
@@ -150,11 +145,11 @@ def kernels(*, paper, prox, smooth):
     return own + (K.u_step_prox, K.v_step) + ((K.huber_prox,) if prox else ())
 
 
-def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max_iter,
-                  pd_tol, pd_max_iter, warm_start=None, scheme="exact",
-                  regularizer="huber-tv", v_step="prox", gtol=None, gnorm_ref=None,
-                  pd_tol_rel=None, channel=0, callback=None):
-    """Minimise E(u, v) of docs/model.md 3 for one channel by block iPiano.
+def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channel=0,
+                  callback=None):
+    """Minimise E(u, v) of docs/model.md 3 (``model``, a :class:`~fastosmosis.model.Model`)
+    for one channel by block iPiano (``options``, a
+    :class:`~fastosmosis.model.SolverOptions`).
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
     become work arrays (the caller hands them over) unless they alias another argument,
@@ -170,8 +165,11 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     the stationarity after iteration n - 1 (1 at the start).
     """
     start = time.perf_counter()
-    sch = SCHEMES[scheme]
-    warm_start = sch.warm_start if warm_start is None else warm_start
+    eta, mu, gamma, epsilon, osm = model.eta, model.mu, model.gamma, model.epsilon, model.osm
+    tol, gtol, max_iter, pd_tol_rel = options.tol, options.gtol, options.max_iter, \
+        options.pd_tol_rel
+    pd_tol = options.pd_tol
+    sch = SCHEMES[options.scheme]
     shape, dtype = f.shape, f.dtype
     h = shape[0]
     slack = sch.slack_per_pixel * f.size
@@ -184,14 +182,13 @@ def solve_channel(f, alpha, w, u0, v0, *, eta, mu, gamma, epsilon, osm, tol, max
     partial = np.empty((h, 8))
     rows_per_block = block_rows(h)
     rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, shape[1]), dtype)
-    reg_kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+    reg_kind = model.kind
+    smooth_reg = model.smooth_kind(options.v_step)  # R in the explicit v-step (or none)
     prox = None
-    smooth_reg = 0  # the regulariser taken in the explicit v-step, 0: none there
-    if eta > 0 and regularizer == "huber-tv" and v_step == "prox":
+    if model.takes_prox(options.v_step):
         prox = HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
-                          pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start)
-    elif eta > 0:
-        smooth_reg = reg_kind
+                         pd_tol=pd_tol, pd_max_iter=options.pd_max_iter,
+                         warm_start=options.warm_start)
 
     def evaluate():
         """Gradients at (u, v) into gu, gv; return (S(u, v), R(v), E(u, v), |grad E|).
@@ -321,14 +318,15 @@ def _accept_v(v, v_prev, vd, prox):
     return v, prox.take_result(v_prev), vd
 
 
-def gradient_norm(f, alpha, w, u, v, *, eta, mu, gamma, epsilon, osm,
-                  regularizer="huber-tv"):
-    """The norm of the exact energy's gradient at (u, v) (arrays as for solve_channel)."""
+def gradient_norm(f, alpha, w, u, v, model):
+    """The norm of the exact energy's gradient at (u, v) (arrays as for solve_channel)
+    under ``model``."""
     h, wd = f.shape
     rows_per_block = block_rows(h)
     rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, wd), f.dtype)
     gu, gv = np.empty_like(f), np.empty_like(f)
-    kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
-    t = K.gradient_energy(u, v, w, f, alpha, osm, mu, gamma, eta, 0.0, epsilon, kind, gu,
+    m = model
+    t = K.gradient_energy(u, v, w, f, alpha, m.osm, m.mu, m.gamma, m.eta, 0.0, m.epsilon,
+                          m.kind, gu,
                           gv, rows, rows_per_block, np.empty((h, 8)))
     return math.sqrt(t[4])

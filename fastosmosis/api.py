@@ -16,18 +16,15 @@ import numpy as np
 
 from . import _threads
 from . import kernels as K
-from ._bcd import GTOL
-from ._driver import REGULARIZERS, SCHEMES
 from ._memory import check_memory, fits
 from ._problem import channel_problem, check_init
 from ._solvers import (
-    IPIANO_TOL,
     coarse_start,
     kernels_for,
-    resolve_solver,
     solve,
 )
 from .kernels.compile import precompile as compile_kernels
+from .model import Model, SolverOptions
 from .validation import check_choice, check_number, prepare, resolve_dtype
 
 INITS = ("foreground", "blend", "mean")
@@ -91,11 +88,9 @@ class FusionResult:
         return float(sum(e[-1] for e in self.energies if len(e)))
 
 
-def _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur):
-    check_number("eta", eta, nonnegative=True)
-    check_number("gamma", gamma, nonnegative=True)
-    for name, value in (("mu", mu), ("epsilon", epsilon), ("osm", osm), ("offset", offset)):
-        check_number(name, value, positive=True)
+def _check_preparation(offset, alpha_blur):
+    """The set-up's own parameters (the model's are :class:`Model`'s)."""
+    check_number("offset", offset, positive=True)
     if alpha_blur is not None:
         check_number("alpha_blur", alpha_blur, positive=True)
 
@@ -220,67 +215,40 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     FusionResult
     """
     start = time.perf_counter()
-    _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
+    model = Model(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm,
+                  regularizer=regularizer)
+    _check_preparation(offset, alpha_blur)
     check_choice("init", init, INITS)
-    check_choice("regularizer", regularizer, REGULARIZERS)
-    solver, v_step = resolve_solver(scheme, solver, v_step)
+    options = SolverOptions.resolve(
+        scheme=scheme, solver=solver, v_step=v_step, gtol=gtol, tol=tol, max_iter=max_iter,
+        pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start, pd_tol_rel=pd_tol_rel)
     for name, value in (("multiscale", multiscale), ("return_v", return_v)):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}: expected True or False, got {value!r}")
-    for name, value in (("gtol", gtol), ("pd_tol_rel", pd_tol_rel)):  # stationarity rules
-        if value is not None:
-            check_number(name, value, positive=True)
-            if scheme == "paper":
-                raise ValueError(f"{name}: the paper scheme does not compute the energy's "
-                                 f"gradient; use scheme='exact' or {name}=None")
-    if pd_tol_rel is not None and solver == "bcd":
-        raise ValueError("pd_tol_rel: ties iPiano's primal-dual tolerance to its "
-                         "progress; use solver='ipiano' or pd_tol_rel=None")
-    if gtol is None and solver == "bcd":
-        gtol = GTOL
-    if tol is None and solver == "ipiano":
-        tol = IPIANO_TOL
-    if tol is not None:
-        check_number("tol", tol, positive=True)
-    check_number("pd_tol", pd_tol, positive=True)
-    check_number("max_iter", max_iter, positive=True, integer=True)
-    check_number("pd_max_iter", pd_max_iter, positive=True, integer=True)
-    if warm_start is not None and not isinstance(warm_start, (bool, np.bool_)):
-        raise ValueError(f"warm_start: expected True, False or None, got {warm_start!r}")
     if callback is not None and not callable(callback):
         raise ValueError(f"callback: expected a callable, got {callback!r}")
     dt = resolve_dtype(dtype)
     n_threads = _thread_count(threads)
-    warm = SCHEMES[scheme].warm_start if warm_start is None else bool(warm_start)
     fi, bi, ai, shape = prepare(foreground, background, alpha)
     check_init(init, ai, alpha_blur, fi.channels)
-    prox = eta > 0 and regularizer == "huber-tv" and v_step == "prox"
-    check_memory(shape, dt, solver, prox, return_v)
+    prox = model.takes_prox(options.v_step)
+    check_memory(shape, dt, options.solver, prox, return_v)
 
-    compile_kernels(kernels_for(scheme, solver, v_step, eta, regularizer), dt)
-    parameters = dict(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm, init=init,
-                      alpha_blur=alpha_blur, scheme=scheme, solver=solver, tol=tol,
-                      max_iter=max_iter,
-                      pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm,
+    compile_kernels(kernels_for(model, options), dt)
+    parameters = dict(model.asdict(), **options.asdict(), init=init, alpha_blur=alpha_blur,
                       offset=offset, dtype=np.dtype(dt).name, threads=threads,
-                      regularizer=regularizer, v_step=v_step, gtol=gtol,
-                      pd_tol_rel=pd_tol_rel, multiscale=bool(multiscale))
+                      multiscale=bool(multiscale))
     result = FusionResult(u=np.empty(shape, dt), v=np.empty(shape, dt) if return_v else None,
                           parameters=parameters)
     u_out = result.u[..., None] if result.u.ndim == 2 else result.u
     v_out = None if result.v is None else result.v.reshape(shape[:2] + (-1,))
-    options = dict(solver=solver, eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm,
-                   tol=tol, max_iter=max_iter, pd_tol=pd_tol, pd_max_iter=pd_max_iter,
-                   warm_start=warm, regularizer=regularizer, v_step=v_step, gtol=gtol)
-    if solver == "ipiano":
-        options.update(scheme=scheme, pd_tol_rel=pd_tol_rel)
 
     def solve_one(c, cb):
         """Channel c into u_out, v_out; its solution without the images."""
         problem = channel_problem(fi, bi, ai, c, init=init, offset=offset,
                                    alpha_blur=alpha_blur, dtype=dt)
-        gnorm_ref = coarse_start(problem, options) if multiscale else None
-        sol = solve(problem, options, gnorm_ref=gnorm_ref, channel=c, callback=cb)
+        gnorm_ref = coarse_start(problem, model, options) if multiscale else None
+        sol = solve(problem, model, options, gnorm_ref=gnorm_ref, channel=c, callback=cb)
         del problem
         np.subtract(sol.u, dt(offset), out=u_out[..., c])  # no temporary channel
         if v_out is not None:
@@ -290,7 +258,7 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
 
     workers, per_worker = _threads.plan(
         shape[0] * shape[1], fi.channels, n_threads,
-        lambda k: fits(shape, dt, solver, prox, return_v, k))
+        lambda k: fits(shape, dt, options.solver, prox, return_v, k))
     for sol in _threads.run_channels(solve_one, fi.channels, workers, per_worker, callback):
         result.energies.append(sol.energies)
         result.iterations.append(sol.iterations)
@@ -313,9 +281,9 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     Parameters are those of :func:`fuse` (the same model). Returns a float64 array with
     one energy per channel.
     """
-    _model_parameters(eta, mu, gamma, epsilon, osm, offset, alpha_blur)
-    check_choice("regularizer", regularizer, REGULARIZERS)
-    kind = K.TIKHONOV if regularizer == "tikhonov" else K.HUBER
+    model = Model(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm,
+                  regularizer=regularizer)
+    _check_preparation(offset, alpha_blur)
     dt = resolve_dtype(dtype)
     fi, bi, ai, shape = prepare(foreground, background, alpha)
     out = []
@@ -336,6 +304,7 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
                                             offset=offset, alpha_blur=alpha_blur, dtype=dt)
         uc = np.ascontiguousarray(us[c] + offset, dtype=dt)
         vc = np.ascontiguousarray(vs[c] + offset, dtype=dt)
-        t = K.energy_terms(uc, vc, w, f, a, osm, mu, gamma, epsilon, kind, partial)
-        energies[c] = t[0] + t[1] + t[2] + eta * t[3]
+        t = K.energy_terms(uc, vc, w, f, a, model.osm, model.mu, model.gamma, model.epsilon,
+                           model.kind, partial)
+        energies[c] = t[0] + t[1] + t[2] + model.eta * t[3]
     return energies

@@ -5,10 +5,11 @@ import pytest
 
 from fastosmosis import fuse
 from fastosmosis import kernels as K
-from fastosmosis._bcd import GTOL, solve_channel_bcd
+from fastosmosis._bcd import solve_channel_bcd
 from fastosmosis._driver import STOP_STATIONARITY, block_rows
 from fastosmosis._multigrid import Hierarchy, USolver, dense_matrix, level_shapes
 from fastosmosis._problem import channel_problem
+from fastosmosis.model import GTOL, Model, SolverOptions
 from fastosmosis.validation import prepare
 from tests import reference as R
 from tests.conftest import DATA, RTOL, assert_close, needs, positive_field
@@ -259,8 +260,9 @@ def test_solver_settings_land_within_50_db_of_each_other():
     fi, bi, ai, _ = prepare(f, b, a)
     problem = channel_problem(fi, bi, ai, 0, init="foreground", offset=1.0,
                                alpha_blur=None, dtype=np.float64)
-    model = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, osm=1.0, max_iter=100)
-    runs = [solve_channel_bcd(*(x.copy() for x in problem), **model, **opts).u
+    model = Model(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, osm=1.0)
+    options = SolverOptions.resolve(max_iter=100)
+    runs = [solve_channel_bcd(*(x.copy() for x in problem), model, options, **opts).u
             for opts in ({}, {"v_steps": 1}, {"forcing": 0.01}, {"coarsest": 4},
                          {"v_steps": 5, "forcing": 0.3})]
     for u in runs[1:]:

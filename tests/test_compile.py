@@ -19,6 +19,7 @@ import fastosmosis.kernels as K
 from fastosmosis import _solvers
 from fastosmosis.kernels import compile as C
 from fastosmosis.kernels._types import Kernel
+from fastosmosis.model import Model, SolverOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,13 +158,14 @@ def test_fuse_calls_only_the_kernels_it_precompiles(monkeypatch, options):
     monkeypatch.setattr(Kernel, "__call__", record)
     rng = np.random.default_rng(3)
     f, b, a = rng.uniform(0.1, 1.0, (3, 12, 10))
-    model = {k: options.get(k, d) for k, d in (("eta", 0.1), ("regularizer", "huber-tv"))}
     fastosmosis.fuse(f, b, a, max_iter=3, **options)
-    solver, v_step = _solvers.resolve_solver(options.get("scheme", "exact"),
-                                         options.get("solver"), options.get("v_step"))
+    r = fastosmosis.fuse(f, b, a, max_iter=3, **options)
+    model = Model(eta=r.parameters["eta"], regularizer=r.parameters["regularizer"])
+    solver_options = SolverOptions(**{k: r.parameters[k] for k in (
+        "scheme", "solver", "v_step", "gtol", "tol", "max_iter", "pd_tol", "pd_max_iter",
+        "warm_start", "pd_tol_rel")})
     listed = set()
-    for k in _solvers.kernels_for(options.get("scheme", "exact"), solver, v_step, model["eta"],
-                          model["regularizer"]):
+    for k in _solvers.kernels_for(model, solver_options):
         listed.add(k.name)
         listed.update(x.name for x in k.needs)
     assert called and called <= listed

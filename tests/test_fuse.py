@@ -394,11 +394,13 @@ def test_v_stays_positive_from_a_bad_start():
     from scipy.ndimage import zoom
 
     from fastosmosis._driver import solve_channel
+    from fastosmosis.model import Model, SolverOptions
 
     f, b, a = (iio.imread(DATA / f"1_{k}.png")[..., 1] / 255.0
                for k in ("foreground", "background", "alpha"))
-    kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, osm=1.0, tol=1e-6,
-              pd_tol=1e-4, pd_max_iter=10000, v_step="explicit")
+    model = Model(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, osm=1.0)
+    options = SolverOptions.resolve(solver="ipiano", tol=1e-6, pd_tol=1e-4, pd_max_iter=10000,
+                                    v_step="explicit", max_iter=60)
 
     def problem(f, b, a):
         f, b = f + 1.0, b + 1.0
@@ -409,12 +411,12 @@ def test_v_stays_positive_from_a_bad_start():
         x = x[: x.shape[0] // 2 * 2, : x.shape[1] // 2 * 2]
         return 0.25 * (x[::2, ::2] + x[1::2, ::2] + x[::2, 1::2] + x[1::2, 1::2])
 
-    coarse = solve_channel(*problem(half(f), half(b), half(a)), **kw, max_iter=60)
+    coarse = solve_channel(*problem(half(f), half(b), half(a)), model, options)
     fine = problem(f, b, a)
     scale = (f.shape[0] / coarse.u.shape[0], f.shape[1] / coarse.u.shape[1])
     fine[3] = np.ascontiguousarray(zoom(coarse.u, scale, order=1))
     fine[4] = np.ascontiguousarray(zoom(coarse.v, scale, order=1))
-    sol = solve_channel(*fine, **kw, max_iter=60)
+    sol = solve_channel(*fine, model, options)
     assert sol.v.min() > 0
     assert np.all(np.isfinite(sol.energies)) and sol.energies[-1] > 0
     assert np.all(np.diff(sol.energies) <= 0)
