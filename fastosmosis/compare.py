@@ -1,124 +1,89 @@
-"""``fastosmosis compare``: the paper's Table I on your own images.
+"""The paper's Table I on your own images: fuse against the baselines.
 
 Runs direct matting, Poisson image editing, linear osmosis and ``fuse`` with both
-schemes on one foreground / background / alpha triple, prints the chromaticity error of
-each result against the foreground (eq. (16) of the paper; the mean over pixels and
-channels, which is what Table I reports), and writes every result, the table and one
-labelled side-by-side picture into an output folder.
-
-Inputs are read, and ``fuse``'s flags made, exactly as for ``fastosmosis fuse`` (the
-helpers of :mod:`fastosmosis.cli`), so the two commands take the same files and
-options. ``--alpha-blur S`` blurs alpha once here and every method gets the blurred map.
-Errors a user can fix raise ValueError / OSError, which the CLI's ``main`` turns into one
-line on stderr and exit status 2. As for ``fuse``, every output is written only when all
-of them are complete.
-
-The CLI (``fastosmosis.cli``) calls :func:`register` with its subparsers and then
-``args.func(args)``, which returns the exit code.
+schemes (:func:`methods`, :func:`run_methods`) on one foreground / background / alpha
+triple, scores each result by the chromaticity error against the foreground (eq. (16)
+of the paper; the mean over pixels and channels, which is what Table I reports), and
+makes the table (:func:`table`) and one labelled side-by-side picture
+(:func:`picture`). ``fastosmosis compare`` (:mod:`fastosmosis.cli.compare`) reads the
+files, writes what this module makes and prints the table.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import time
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from . import baselines
-from .cli import (
-    Progress,
-    _add_fuse_flags,
-    _add_input_arguments,
-    _Console,
-    _fuse,
-    _fuse_kwargs,
-    _read_inputs,
-    _shape_text,
-    number,
-)
-from .io import (
-    ImageFileError,
-    check_destination,
-    check_output,
-    encode_image,
-    write_files_atomic,
-)
 from .metrics import chromaticity_error, chromaticity_left_out, chromaticity_score
 
 PICTURE = "compare.png"
 TABLE = "table.txt"
-SCHEMES = ("exact", "paper")
 
 
-class _Skipped(Exception):
+class Skipped(Exception):
     """A method that cannot run on this input; the table says why."""
 
 
-def register(subparsers):
-    """Add the ``compare`` subcommand to the CLI's argparse ``subparsers``."""
-    p = subparsers.add_parser(
-        "compare",
-        help="compare fuse with direct matting, Poisson editing and linear osmosis",
-        description=(
-            "Fuse FOREGROUND and BACKGROUND under ALPHA (1 keeps the foreground, 0 takes "
-            "the background) with direct matting, Poisson image editing, linear osmosis "
-            "and fuse (both schemes, or the one --scheme names); print the chromaticity "
-            "error of each result against the foreground (the paper's eq. 16 and Table "
-            "I) and write every result, table.txt and the side-by-side picture "
-            "compare.png (needs matplotlib: pip install 'fastosmosis[figures]') to DIR."
-        ),
-    )
-    _add_input_arguments(p)
-    p.add_argument("-o", "--output", metavar="DIR", required=True,
-                   help="folder for the results (created if missing)")
-    p.add_argument("--poisson-threshold", type=number, default=0.5, metavar="T",
-                   help="Poisson editing clones the background where alpha < T "
-                   "(default: 0.5)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    _add_fuse_flags(p, _fuse())
-    p.set_defaults(func=run)
-    return p
-
-
-def _blur(alpha, sigma):
+def blur_alpha(alpha, sigma):
     """The paper's alpha blur, as ``fuse(alpha_blur=sigma)`` does it: per 2-D channel,
     ``gaussian_filter((alpha == 1), sigma)``."""
     if alpha.ndim == 3:
-        return np.stack([_blur(alpha[..., c], sigma) for c in range(alpha.shape[2])], axis=2)
+        return np.stack([blur_alpha(alpha[..., c], sigma) for c in range(alpha.shape[2])],
+                        axis=2)
     return gaussian_filter((alpha == 1).astype(np.float64), sigma)
 
 
-def _methods(args, kwargs, schemes):
-    """(label, file stem, callable(f, b, alpha) -> (u, note)) in the order of Table I."""
+def methods(kwargs, schemes, *, poisson_threshold=0.5, progress=None):
+    """(label, file stem, callable(f, b, alpha) -> (u, note)) in the order of Table I.
+
+    Parameters
+    ----------
+    kwargs : dict
+        Keywords of :func:`fastosmosis.fuse` (but ``scheme``) for its runs.
+    schemes : sequence of str
+        The schemes fuse runs with, one row each.
+    poisson_threshold : float
+        Poisson editing clones the background where alpha < ``poisson_threshold``.
+    progress : callable or None
+        ``progress(n_channels)`` gives fuse's ``callback`` for one run, with ``close()``
+        and ``summary(result)`` (the command line's ``Progress``); None: no callback.
+    """
 
     def baseline(function, **kw):
         def run_baseline(f, b, alpha):
             try:
                 return function(f, b, alpha, **kw), ""
             except ValueError as exc:  # e.g. Poisson with nothing outside its region
-                raise _Skipped(str(exc)) from None
+                raise Skipped(str(exc)) from None
 
         return run_baseline
 
     def fuse_with(scheme):
         def run_fuse(f, b, alpha):
+            import fastosmosis
+
             channels = 1 if f.ndim == 2 else f.shape[2]
-            progress = Progress(channels, quiet=args.quiet)
+            callback = None if progress is None else progress(channels)
             opts = dict(kwargs)
             if scheme == "paper" and opts.get("solver") == "bcd":
                 del opts["solver"]  # the paper scheme is its iPiano run
             try:
-                result = _fuse()(f, b, alpha, scheme=scheme, callback=progress, **opts)
+                result = fastosmosis.fuse(f, b, alpha, scheme=scheme, callback=callback,
+                                          **opts)
             except ValueError as exc:
                 if f"{scheme!r}" in str(exc) and "scheme" in str(exc):
                     # this version of fuse lacks the scheme
-                    raise _Skipped(f"this fuse has no scheme {scheme!r}") from None
+                    raise Skipped(f"this fuse has no scheme {scheme!r}") from None
                 raise
             finally:
-                progress.close()
-            progress.summary(result)
+                if callback is not None:
+                    callback.close()
+            if callback is not None:
+                callback.summary(result)
             its = "/".join(str(n) for n in result.iterations)
             solver = result.parameters.get("solver", "ipiano")
             return np.asarray(result.u, dtype=np.float64), f"{its} iterations ({solver})"
@@ -127,13 +92,52 @@ def _methods(args, kwargs, schemes):
 
     return [
         ("direct matting", "direct_matting", baseline(baselines.direct_matting)),
-        ("Poisson", "poisson", baseline(baselines.poisson, threshold=args.poisson_threshold)),
+        ("Poisson", "poisson", baseline(baselines.poisson, threshold=poisson_threshold)),
         ("linear osmosis", "linear_osmosis", baseline(baselines.linear_osmosis)),
     ] + [(f"fuse ({s})", f"fuse_{s}", fuse_with(s)) for s in schemes]
 
 
-def _table(rows, left_out, mask):
-    """Table I as text: one line per method, then what the columns mean."""
+def alpha_mask(alpha):
+    """Where alpha > 0 (in any channel): the pixels of Table I's second column."""
+    return alpha > 0 if alpha.ndim == 2 else (alpha > 0).any(axis=2)
+
+
+def run_methods(methods, f, b, alpha, *, note=None):
+    """Run each of :func:`methods` on float64 ``f``, ``b``, ``alpha`` and score it.
+
+    Returns one row per method, a dict: ``label``, ``stem``, ``u`` (None: skipped),
+    ``all`` and ``masked`` (the chromaticity error over the image and where alpha > 0;
+    None for images that are not RGB), ``seconds`` and ``note``. ``note(message)``, when
+    given, is told which method runs and which was skipped.
+    """
+    note = note or (lambda message: None)
+    mask = alpha_mask(alpha)
+    rgb = f.ndim == 3 and f.shape[2] == 3
+    rows = []
+    for label, stem, method in methods:
+        note(f"running {label}")
+        row = dict(label=label, stem=stem, u=None, all=None, masked=None, seconds=None,
+                   note="")
+        rows.append(row)
+        start = time.perf_counter()
+        try:
+            u, row["note"] = method(f, b, alpha)
+        except Skipped as exc:
+            row["note"] = f"skipped: {exc}"
+            note(f"{label} skipped: {exc}")
+            continue
+        row.update(u=u, seconds=time.perf_counter() - start)
+        if rgb:
+            row["all"], row["masked"] = chromaticity_score(u, f), chromaticity_score(u, f, mask)
+    return rows
+
+
+def table(rows, f, alpha):
+    """Table I as text: one line per row of :func:`run_methods`, then what the columns
+    mean."""
+    mask = alpha_mask(alpha)
+    rgb = f.ndim == 3 and f.shape[2] == 3
+    left_out = (chromaticity_left_out(f), chromaticity_left_out(f, mask)) if rgb else None
     fmt = lambda x, spec: "-" if x is None else format(x, spec)  # noqa: E731
     head = ("method", "err(u,f) all", "err(u,f) alpha>0", "left out", "seconds", "note")
     lines = [head] + [
@@ -159,7 +163,7 @@ def _table(rows, left_out, mask):
     return "\n".join(text) + "\n"
 
 
-def _picture(f, b, alpha, rows):
+def picture(f, b, alpha, rows):
     """PNG bytes of one figure: the inputs, the results with their scores, and (RGB) the
     eq. 16 error maps; None if matplotlib is missing."""
     try:
@@ -204,70 +208,3 @@ def _picture(f, b, alpha, rows):
     finally:
         plt.close(fig)
     return buffer.getvalue()
-
-
-def run(args) -> int:
-    """The ``compare`` command; returns the exit status."""
-    console = _Console(args.quiet)
-
-    def note(message):  # the inputs are checked by then: notes need not wait
-        console.note(message)
-        console.flush_notes()
-
-    kwargs = _fuse_kwargs(args)
-    sigma = kwargs.pop("alpha_blur", None)  # blurred here, once, for every method
-    schemes = (kwargs.pop("scheme"),) if "scheme" in kwargs else SCHEMES
-    (f, b, alpha), (f_info, _, _), _ = _read_inputs(args, console)
-    f, b, alpha = (np.asarray(x, dtype=np.float64) for x in (f, b, alpha))
-    if sigma is not None:
-        if not sigma > 0:
-            raise ValueError(f"--alpha-blur: must be positive, got {sigma}")
-        alpha = _blur(alpha, sigma)
-
-    # check the folder and the format once, before minutes of work
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise ImageFileError(args.output, "exists and is not a folder")
-    os.makedirs(args.output, exist_ok=True)
-    ext = ".png" if f_info.bit_depth in ("8", "16") else ".tif"
-    inputs = [p for p in (args.foreground, args.background, args.alpha) if p != "-"]
-    check_output(os.path.join(args.output, "direct_matting" + ext), f_info, inputs=inputs)
-    methods = _methods(args, kwargs, schemes)
-    for name in [stem + ext for _, stem, _ in methods] + [TABLE, PICTURE]:
-        check_destination(os.path.join(args.output, name), inputs=inputs)
-
-    mask = alpha > 0 if alpha.ndim == 2 else (alpha > 0).any(axis=2)
-    rgb = f.ndim == 3 and f.shape[2] == 3
-    left_out = (chromaticity_left_out(f), chromaticity_left_out(f, mask)) if rgb else None
-    note(f"comparing on {_shape_text(f.shape)}"
-         + ("" if sigma is None else f", alpha blurred with sigma {sigma:g}"))
-
-    rows, files = [], []
-    for label, stem, method in methods:
-        note(f"running {label}")
-        row = dict(label=label, u=None, all=None, masked=None, seconds=None, note="")
-        rows.append(row)
-        start = time.perf_counter()
-        try:
-            u, row["note"] = method(f, b, alpha)
-        except _Skipped as exc:
-            row["note"] = f"skipped: {exc}"
-            note(f"{label} skipped: {exc}")
-            continue
-        row.update(u=u, seconds=time.perf_counter() - start)
-        if rgb:
-            row["all"], row["masked"] = chromaticity_score(u, f), chromaticity_score(u, f, mask)
-        path = os.path.join(args.output, stem + ext)
-        files.append((path, encode_image(path, u, like=f_info)))
-
-    table = _table(rows, left_out, mask)
-    console.say(table.rstrip("\n"))
-    files.append((os.path.join(args.output, TABLE), table.encode()))
-    picture = _picture(f, b, alpha, rows)
-    if picture is None:
-        note("matplotlib is not installed, so no side-by-side picture was "
-             "written (pip install 'fastosmosis[figures]')")
-    else:
-        files.append((os.path.join(args.output, PICTURE), picture))
-    write_files_atomic(files)
-    console.say(f"wrote {len(files)} files to {args.output}")
-    return 0

@@ -14,7 +14,7 @@ from ._types import JIT
 
 
 @njit(**JIT)
-def _s_pixel(uc, vc, ud, vd, ur, vr, wc, half_osm, half_mu):
+def s_pixel(uc, vc, ud, vd, ur, vr, wc, half_osm, half_mu):
     """Contribution of one pixel to S (osmosis part, mu part)."""
     rc = uc / vc
     g1 = ud / vd - rc
@@ -30,10 +30,10 @@ def smooth_row(uc, vc, ud, vd, wr, half_osm, half_mu):
     sm = 0.0
     wd = uc.shape[0]
     for j in range(wd - 1):
-        a, b = _s_pixel(uc[j], vc[j], ud[j], vd[j], uc[j + 1], vc[j + 1], wr[j],
+        a, b = s_pixel(uc[j], vc[j], ud[j], vd[j], uc[j + 1], vc[j + 1], wr[j],
                         half_osm, half_mu)
         so += a
         sm += b
     k = wd - 1
-    a, b = _s_pixel(uc[k], vc[k], ud[k], vd[k], uc[k], vc[k], wr[k], half_osm, half_mu)
+    a, b = s_pixel(uc[k], vc[k], ud[k], vd[k], uc[k], vc[k], wr[k], half_osm, half_mu)
     return so + a, sm + b

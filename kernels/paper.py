@@ -23,7 +23,7 @@ from numba import njit, prange, types
 
 from ._reduce import column_min, column_sum, row_min
 from ._types import JIT, PARTIAL, kernel, tuple_of
-from .osmosis import _s_pixel
+from .osmosis import s_pixel
 from .regularizer import reg_value
 
 
@@ -86,7 +86,7 @@ def paper_gradients(u, v, w, f, alpha, osm, mu, gamma, eps, kind, gu, gv, partia
             gu[i, j] = osm * _au(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, half, two) / vc
             gv[i, j] = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, w[i, j], osm, mu, half,
                            two)
-            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            a, b = s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
             so += a
             sm += b
             e = uc - f[i, j]
@@ -107,7 +107,7 @@ def _read_test_row(us, vs, p, base, g, w, i, h, wd, half_osm, half_mu):
     for j in range(wd):
         uc, _, ud, _, ur = _neighbours(us, i, j, h, wd)
         vc, _, vd, _, vr = _neighbours(vs, i, j, h, wd)
-        a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], half_osm, half_mu)
+        a, b = s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], half_osm, half_mu)
         s += a + b
         d = p[i, j] - base[i, j]
         ip += g[i, j] * d
@@ -139,7 +139,7 @@ def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv
         for j in range(wd):
             uc, _, ud, _, ur = _neighbours(u, i, j, h, wd)
             vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
-            a, b = _s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
+            a, b = s_pixel(uc, vc, ud, vd, ur, vr, w[i, j], ho, hm)
             s0 += a + b
         su = 0.0
         ipu = 0.0
@@ -152,7 +152,7 @@ def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv
                 vc, _, vd, _, vr = _neighbours(v, i, j, h, wd)
                 pc, _, pd, _, pr = _neighbours(p1, i, j, h, wd)
                 ac, au, ad, al, ar = _neighbours(va, i, j, h, wd)
-                a, b = _s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
+                a, b = s_pixel(pc, vc, pd, vd, pr, vr, w[i, j], ho, hm)
                 su += a + b
                 g = osm * _au(uc, uu, ud, ul, ur, ac, au, ad, al, ar, half, two) / vc
                 d = pc - uc
@@ -169,7 +169,7 @@ def paper_tests(p1, p2, u, v, va, w, gu, gv, osm, mu, do_u, do_v, use_gu, use_gv
                 vc, vu, vd, vl, vr = _neighbours(v, i, j, h, wd)
                 pc, _, pd, _, pr = _neighbours(p2, i, j, h, wd)
                 wc = w[i, j]
-                a, b = _s_pixel(uc, pc, ud, pd, ur, pr, wc, ho, hm)
+                a, b = s_pixel(uc, pc, ud, pd, ur, pr, wc, ho, hm)
                 sv += a + b
                 g = _gv(uc, uu, ud, ul, ur, vc, vu, vd, vl, vr, wc, osm, mu, half, two)
                 d = pc - vc

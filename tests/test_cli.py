@@ -350,7 +350,7 @@ def test_flags_follow_the_signature():
         background,
         alpha,
         *,
-        regularizer="huber",
+        penalty="huber",
         levels=3,
         weight=0.5,
         smooth=False,
@@ -360,18 +360,34 @@ def test_flags_follow_the_signature():
 
         Parameters
         ----------
-        regularizer : {"huber", "tv"}
-            Which regulariser.
+        penalty : {"huber", "tv"}
+            Which penalty.
         """
 
-    parser = cli._Parser(prog="t")
-    cli._add_fuse_flags(parser, fake)
-    args = parser.parse_args(["--regularizer", "tv", "--levels", "1e1", "--smooth"])
-    assert cli._fuse_kwargs(args) == {"regularizer": "tv", "levels": 10, "smooth": True}
-    assert cli._fuse_kwargs(parser.parse_args([])) == {}  # fuse's defaults apply
+    parser = cli.Parser(prog="t")
+    cli.add_fuse_flags(parser, fake)
+    args = parser.parse_args(["--penalty", "tv", "--levels", "1e1", "--smooth"])
+    assert cli.fuse_kwargs(args) == {"penalty": "tv", "levels": 10, "smooth": True}
+    assert cli.fuse_kwargs(parser.parse_args([])) == {}  # fuse's defaults apply
     with pytest.raises(SystemExit):
-        parser.parse_args(["--regularizer", "l1"])
+        parser.parse_args(["--penalty", "l1"])
     assert "--callback" not in parser._option_string_actions
+
+
+def test_choices_are_the_librarys():
+    from fastosmosis import api, model
+
+    parser = cli.build_parser()
+    fuse_parser = parser._subparsers._group_actions[0].choices["fuse"]
+    choices = {a.option_strings[-1][2:].replace("-", "_"): a.choices
+               for a in fuse_parser._actions if a.choices}
+    expected = {"init": api.INITS, "scheme": model.SCHEMES, "solver": model.SOLVERS,
+                "regularizer": model.REGULARIZERS, "v_step": model.V_STEPS}
+    for name, values in expected.items():
+        assert tuple(choices[name]) == tuple(values)  # in the library's order
+    dtypes = {np.dtype(t).name for t in api.DTYPES}
+    assert set(choices["dtype"]) == dtypes and choices["dtype"][0] == "float64"  # default
+    assert cli.library_choices().keys() == expected.keys() | {"dtype"}
 
 
 def test_progress_on_a_terminal_is_one_updating_line():
