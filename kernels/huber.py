@@ -100,11 +100,6 @@ def _dual_rows_only(B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, inv_den, eta, O1, io1,
                                         B[ibc, k] - B[ibc, k], sigma, inv_den, eta, one)
 
 
-# the same loop called once per row block (the dual of the row above a block), where a
-# call costs nothing and an inlined copy only compile time
-_dual_row_above = njit(**JIT)(_dual_rows_only.py_func)
-
-
 @njit(**JIT)
 def _primal_step(vd, xo, gty, inv_a2, tau, inv_tau, inv_den, theta):
     """New (x, xbar) at one pixel from ``gty`` = grad^T of the new dual there."""
@@ -177,24 +172,35 @@ def _row(VD, iv, X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, Y1U, iy1u, N1U, in1
     row's (dual, primal) residual sums, or (0, 0) without computing them where ``need``
     is false: a loop of its own for each case.
     """
+    dual_den, primal_den, inv_a2, inv_tau, inv_tau_next, inv_sigma_next = c
     if need:
-        rd = _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, c[0], eta, c[5],
-                        N1, in1, N2, in2)
+        rd = _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, dual_den, eta,
+                        inv_sigma_next, N1, in1, N2, in2)
         rp = _primal_row(VD, iv, X, ixc, Y1, iy1, Y2, iy2, N1, in1, N2, in2, Y1U, iy1u, N1U,
-                         in1u, c[2], tau, c[3], c[1], theta, c[4], XN, ixn, XBN, ixbn)
+                         in1u, inv_a2, tau, inv_tau, primal_den, theta, inv_tau_next,
+                         XN, ixn, XBN, ixbn)
         return rd, rp
-    _dual_rows_only(B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, c[0], eta, N1, in1, N2, in2)
-    _primal_row_only(VD, iv, X, ixc, N1, in1, N2, in2, N1U, in1u, c[2], tau, c[3], c[1],
-                     theta, XN, ixn, XBN, ixbn)
+    _dual_rows_only(B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, dual_den, eta, N1, in1, N2, in2)
+    _primal_row_only(VD, iv, X, ixc, N1, in1, N2, in2, N1U, in1u, inv_a2, tau, inv_tau,
+                     primal_den, theta, XN, ixn, XBN, ixbn)
     return 0.0, 0.0
 
 
 @njit(**JIT)
 def _coefficients(x, a2, tau, sigma, tau_next, sigma_next, kappa):
-    """The per-iteration constants of the primal-dual step, in the type of image x."""
+    """The per-iteration constants of the primal-dual step, in the type of image x:
+    (dual_den, primal_den, inv_a2, inv_tau, inv_tau_next, inv_sigma_next) =
+    (1 / (1 + sigma kappa), 1 / (1 / a2 + 1 / tau), 1 / a2, 1 / tau, 1 / tau_next,
+    1 / sigma_next). A plain tuple: a named tuple does not pass Numba's parfor lowering."""
     one = x.dtype.type(1)
     return (one / (one + sigma * kappa), one / (one / a2 + one / tau), one / a2, one / tau,
             one / tau_next, one / sigma_next)
+
+
+@njit(**JIT)
+def _dual_den(c):
+    """The dual step's denominator of :func:`_coefficients`' tuple."""
+    return c[0]
 
 
 @kernel(lambda A, F: types.float64(
@@ -219,7 +225,7 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
         r0 = blk * block_rows
         r1 = min(r0 + block_rows, h)
         if r0 > 0:  # the new dual of the row above the block
-            _dual_row_above(xb, r0 - 1, r0, y1, r0 - 1, y2, r0 - 1, sigma, c[0], eta,
+            _dual_rows_only(xb, r0 - 1, r0, y1, r0 - 1, y2, r0 - 1, sigma, _dual_den(c), eta,
                             scratch1, blk, scratch2, blk)
         acc = 0.0
         for i in range(r0, r1):
@@ -252,7 +258,7 @@ def _final_row(i, h, blk, r0, vd, rx, rxb, ry1, ry2, y1n, y2n, xn, xbn, scratch1
     else:
         u = (i - 1) % 3
         if i == r0:  # the final dual of the row above, owned by the block above
-            _dual_row_above(rxb, u, s, ry1, u, ry2, u, sigma2, c2[0], eta,
+            _dual_rows_only(rxb, u, s, ry1, u, ry2, u, sigma2, _dual_den(c2), eta,
                             scratch1, blk, scratch2, blk)
             y1a, ia, n1a, na = ry1, u, scratch1, np.int64(blk)
         else:
@@ -300,7 +306,7 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
         acc = acc2 = 0.0  # the block's residual sums so far, of kernel iterations
         if j0 > 0:  # the middle dual of the row above the first middle row
             s = (j0 - 1) % 3
-            _dual_row_above(xb, j0 - 1, j0, y1, j0 - 1, y2, j0 - 1, sigma, c1[0], eta,
+            _dual_rows_only(xb, j0 - 1, j0, y1, j0 - 1, y2, j0 - 1, sigma, _dual_den(c1), eta,
                             ry1, s, ry2, s)
         for j in range(j0, j1 + 1):
             # the middle iterate at row j; its residual counts on the block's own rows
