@@ -224,9 +224,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         pd_tol=pd_tol, pd_max_iter=pd_max_iter, warm_start=warm_start, pd_tol_rel=pd_tol_rel)
     for name, value in (("multiscale", multiscale), ("return_v", return_v)):
         if not isinstance(value, (bool, np.bool_)):
-            raise ValueError(f"{name}: expected True or False, got {value!r}")
+            raise TypeError(f"{name}: expected True or False, got {value!r}")
     if callback is not None and not callable(callback):
-        raise ValueError(f"callback: expected a callable, got {callback!r}")
+        raise TypeError(f"callback: expected a callable, got {callback!r}")
     dt = resolve_dtype(dtype)
     n_threads = _thread_count(threads)
     fi, bi, ai, shape = prepare(foreground, background, alpha)

@@ -38,14 +38,15 @@ _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
 # validation and conversion (docs/model.md section 1)
 
 
-def _validate(f, b, alpha):
-    """Checked float64 copies of f, b, alpha, all H x W x C (C = 1 for grey), and a
-    function that gives a result back the shape of ``f``."""
-    f = as_float(f, "f")
-    b = as_float(b, "b")
+def _validate(foreground, background, alpha):
+    """Checked float64 copies (f, b, alpha), all H x W x C (C = 1 for grey), and a
+    function that gives a result back the shape of the foreground."""
+    f = as_float(foreground, "foreground")
+    b = as_float(background, "background")
     alpha = as_float(alpha, "alpha")
     if b.shape != f.shape:
-        raise ValueError(f"b: shape {b.shape} differs from f's {f.shape}")
+        raise ValueError(f"background: shape {b.shape} differs from the foreground's "
+                         f"{f.shape}")
     if alpha.shape != f.shape and alpha.shape != f.shape[:2]:
         raise ValueError(f"alpha: shape {alpha.shape} must be {f.shape[:2]}"
                          + (f" or {f.shape}" if f.ndim == 3 else ""))
@@ -104,13 +105,13 @@ def _solve(A, lu, rhs):
 # direct matting
 
 
-def direct_matting(f, b, alpha):
+def direct_matting(foreground, background, alpha):
     """Alpha blending ``u = alpha f + (1 - alpha) b``.
 
     Parameters
     ----------
-    f, b : array_like, H x W or H x W x C
-        Foreground and background; uint8 / uint16 are scaled to [0, 1], floats taken as
+    foreground, background : array_like, H x W or H x W x C
+        f and b (the names of ``fuse``); uint8 / uint16 are scaled to [0, 1], floats taken as
         given (non-negative, finite).
     alpha : array_like, H x W or H x W x C
         Weight of ``f`` in [0, 1]; an H x W alpha applies to every channel.
@@ -120,7 +121,7 @@ def direct_matting(f, b, alpha):
     numpy.ndarray
         float64, the shape of ``f``.
     """
-    f, b, alpha, back = _validate(f, b, alpha)
+    f, b, alpha, back = _validate(foreground, background, alpha)
     return back(alpha * f + (1.0 - alpha) * b)
 
 
@@ -164,7 +165,7 @@ def _poisson_rhs(f, b, region, inside, mixed):
     return rhs[inside]
 
 
-def poisson(f, b, alpha, *, threshold=0.5, mixed=False):
+def poisson(foreground, background, alpha, *, threshold=0.5, mixed=False):
     """Poisson image editing: clone ``b``'s region ``R = {alpha < threshold}`` into ``f``.
 
     Seamless cloning (Perez et al. 2003; the paper's Section II with its f and b swapped):
@@ -185,7 +186,7 @@ def poisson(f, b, alpha, *, threshold=0.5, mixed=False):
 
     Parameters
     ----------
-    f, b, alpha : array_like
+    foreground, background, alpha : array_like
         As in :func:`direct_matting`. With an H x W x C alpha, each channel has its own
         region.
     threshold : float
@@ -203,7 +204,7 @@ def poisson(f, b, alpha, *, threshold=0.5, mixed=False):
     ValueError
         On bad input, or if R covers a whole channel (nothing outside R fixes u).
     """
-    f, b, alpha, back = _validate(f, b, alpha)
+    f, b, alpha, back = _validate(foreground, background, alpha)
     u = f.copy()
     factors = []  # (region, A, lu, inside): one factorisation per distinct region
     for c in range(f.shape[2]):
@@ -262,7 +263,7 @@ def _osmosis_steady_state(A, mass):
     return u * (mass / u.mean())
 
 
-def linear_osmosis(f, b, alpha, *, offset=1.0):
+def linear_osmosis(foreground, background, alpha, *, offset=1.0):
     """Steady state of the classic linear osmosis filter with a glued drift.
 
     Solves ``0 = Lap u - div(d u)`` (the paper's eq. (2) with W = I, zero flux across the
@@ -281,7 +282,7 @@ def linear_osmosis(f, b, alpha, *, offset=1.0):
 
     Parameters
     ----------
-    f, b, alpha : array_like
+    foreground, background, alpha : array_like
         As in :func:`direct_matting`.
     offset : float
         Added to f and b to make them positive, as in ``fuse``; must be > 0.
@@ -291,7 +292,7 @@ def linear_osmosis(f, b, alpha, *, offset=1.0):
     numpy.ndarray
         float64, the shape of ``f``.
     """
-    f, b, alpha, back = _validate(f, b, alpha)
+    f, b, alpha, back = _validate(foreground, background, alpha)
     if not (np.isfinite(offset) and offset > 0):
         raise ValueError(f"offset: must be a positive number, got {offset!r}")
     H, W, C = f.shape

@@ -108,7 +108,7 @@ class SolverOptions:
         check_number("max_iter", max_iter, positive=True, integer=True)
         check_number("pd_max_iter", pd_max_iter, positive=True, integer=True)
         if warm_start is not None and not isinstance(warm_start, (bool, np.bool_)):
-            raise ValueError(f"warm_start: expected True, False or None, got {warm_start!r}")
+            raise TypeError(f"warm_start: expected True, False or None, got {warm_start!r}")
         # the paper's run restarts the primal-dual loop cold (docs/model.md 6.5)
         warm = (scheme == "exact") if warm_start is None else bool(warm_start)
         return cls(scheme=scheme, solver=solver, v_step=v_step, gtol=gtol, tol=tol,

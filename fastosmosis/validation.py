@@ -3,8 +3,9 @@ checked and converted, for ``fuse`` and ``energy``, the baselines, the metrics a
 image files' samples.
 
 Samples follow scikit-image's conventions: uint8 / 255, uint16 / 65535, floats as given
-(finite, and non-negative where an image must be). A bad input raises ``ValueError``
-naming the argument, before any work starts.
+(finite, and non-negative where an image must be). As there, a wrong type raises
+``TypeError`` and a wrong value ``ValueError``, naming the argument, before any work
+starts.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ class Image:
         x = np.asarray(x)
         if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer)
                                        or np.issubdtype(x.dtype, np.floating)):
-            raise ValueError(f"{name}: unsupported dtype {x.dtype} "
-                             "(use uint8, uint16 or float)")
+            raise TypeError(f"{name}: unsupported dtype {x.dtype} "
+                            "(use uint8, uint16 or float)")
         if x.ndim not in (2, 3):
             raise ValueError(f"{name}: expected an H x W or H x W x C array, "
                              f"got shape {x.shape}")
@@ -37,8 +38,8 @@ class Image:
             raise ValueError(f"{name}: empty array of shape {x.shape}")
         if np.issubdtype(x.dtype, np.integer):
             if x.dtype not in (np.uint8, np.uint16):
-                raise ValueError(f"{name}: unsupported dtype {x.dtype} "
-                                 "(integer images must be uint8 or uint16)")
+                raise TypeError(f"{name}: unsupported dtype {x.dtype} "
+                                "(integer images must be uint8 or uint16)")
             self.divisor = float(np.iinfo(x.dtype).max)
         else:
             self.divisor = None
@@ -73,7 +74,7 @@ def check_number(name, value, *, positive=False, nonnegative=False, integer=Fals
     else ValueError naming ``name``."""
     kind = Integral if integer else Real
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name}: expected a {'whole ' if integer else ''}number, "
+        raise TypeError(f"{name}: expected a {'whole ' if integer else ''}number, "
                          f"got {value!r}")
     if not np.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value!r}")
@@ -85,7 +86,9 @@ def check_number(name, value, *, positive=False, nonnegative=False, integer=Fals
 
 def check_choice(name, value, choices):
     """``value`` is one of the strings ``choices``; else ValueError naming ``name``."""
-    if not isinstance(value, str) or value not in choices:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {choices}, got {value!r}")
+    if value not in choices:
         raise ValueError(f"{name}: unknown value {value!r}; expected one of {choices}")
 
 
@@ -94,7 +97,7 @@ def resolve_dtype(dtype):
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64") \
+        raise TypeError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64") \
             from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
@@ -140,4 +143,4 @@ def to_float(array):
         return array.astype(np.float32)
     if array.dtype.kind == "f":
         return array
-    raise ValueError(f"unsupported sample type {array.dtype.name}")
+    raise TypeError(f"unsupported sample type {array.dtype.name}")

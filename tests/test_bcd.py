@@ -377,7 +377,7 @@ def test_return_v_false_keeps_u_and_saves_the_v_image(rng):
                                                               return_v=False) == 9 * 8 * 8 * 3
     assert memory_needed(f.shape, np.float64, "ipiano", prox=True) \
         == memory_needed(f.shape, np.float64, prox=True) - 9 * 8 * 8
-    with pytest.raises(ValueError, match="return_v"):
+    with pytest.raises(TypeError, match="return_v"):
         fuse(f, b, alpha, return_v="no")
 
 

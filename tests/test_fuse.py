@@ -207,8 +207,6 @@ inf[0, 0] = np.inf
     (dict(dtype=np.int32), "dtype"),
     (dict(threads=0), "threads"),
     (dict(alpha_blur=-2.0), "alpha_blur"),
-    (dict(callback=3), "callback"),
-    (dict(warm_start="yes"), "warm_start"),
     (dict(init="mean", alpha=np.zeros((4, 5))), "init"),
     (dict(init="mean", alpha=np.ones((4, 5))), "init"),
     (dict(init="mean", alpha=np.full((4, 5), 0.5), alpha_blur=1.0), "not all 0"),
@@ -216,6 +214,26 @@ inf[0, 0] = np.inf
 ])
 def test_bad_input_raises_value_error_naming_it(changes, word):
     with pytest.raises(ValueError, match=word):
+        call(**changes)
+
+
+@pytest.mark.parametrize("changes, word", [
+    (dict(foreground=np.ones((4, 5), dtype=bool)), "foreground"),
+    (dict(background=np.ones((4, 5), dtype=np.int32)), "background"),
+    (dict(alpha=np.array([["a"] * 5] * 4)), "alpha"),
+    (dict(init=3), "init"),
+    (dict(scheme=None), "scheme"),
+    (dict(eta="0.1"), "eta"),
+    (dict(max_iter=2.5), "max_iter"),
+    (dict(dtype="not a dtype"), "dtype"),
+    (dict(callback=3), "callback"),
+    (dict(warm_start="yes"), "warm_start"),
+    (dict(multiscale=1), "multiscale"),
+    (dict(threads=1.5), "threads"),
+])
+def test_a_wrong_type_raises_type_error_naming_it(changes, word):
+    """scikit-image's convention: TypeError for a wrong type, ValueError for a value."""
+    with pytest.raises(TypeError, match=word):
         call(**changes)
 
 
@@ -450,7 +468,7 @@ def test_multiscale_start(rng):
     small = (f[:10, :9], b[:10, :9], alpha[:10, :9])
     np.testing.assert_array_equal(fuse(*small, multiscale=True, max_iter=5).u,
                                   fuse(*small, max_iter=5).u)
-    with pytest.raises(ValueError, match="multiscale"):
+    with pytest.raises(TypeError, match="multiscale"):
         fuse(f, b, alpha, multiscale="yes")
 
 

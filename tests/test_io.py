@@ -95,7 +95,7 @@ def test_to_float_divides_by_type_maximum():
     assert fio.to_float(f32).dtype == np.float32
     np.testing.assert_array_equal(fio.to_float(f32), f32)  # floats as given, not clipped
     assert fio.to_float(np.float16([0.5])).dtype == np.float32
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="int32"):
         fio.to_float(np.int32([1]))
 
 

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         newline = "\n" if isatty(sys.stderr) else ""  # after the ^C the terminal echoed
         print(f"{newline}{PROG}: interrupted; no output written", file=sys.stderr, flush=True)
         return 130
-    except (ValueError, OSError) as exc:  # ImageFileError is a ValueError
+    except (TypeError, ValueError, OSError) as exc:  # ImageFileError is a ValueError
         print(f"{PROG}: error: {describe(exc)}", file=sys.stderr, flush=True)
         return 2
 

@@ -77,7 +77,7 @@ def run(args):
     kwargs = fuse_kwargs(args)
     try:
         compile_first(console, kwargs)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(_with_option_names(describe(exc), args, kwargs)) from None
     (fg, bg, alpha), infos, alpha_source = read_inputs(
         args.foreground, args.background, args.alpha, console, as_float=False)
@@ -91,7 +91,7 @@ def run(args):
     try:
         result = fuse(fg, bg, alpha, callback=progress, return_v=bool(args.save_v),
                       **kwargs)
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(_with_option_names(describe(exc), args, kwargs)) from None
     finally:
         progress.close()
