@@ -25,7 +25,14 @@ from ._solvers import (
 )
 from .kernels.compile import precompile as compile_kernels
 from .model import Model, SolverOptions
-from .validation import check_choice, check_number, prepare, resolve_dtype
+from .validation import (
+    channels_last,
+    check_channel_axis,
+    check_choice,
+    check_number,
+    prepare,
+    working_dtype,
+)
 
 INITS = ("foreground", "blend", "mean")
 DTYPES = (np.float32, np.float64)
@@ -109,9 +116,9 @@ def _thread_count(threads):
 def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon=0.05,
          osm=1.0, init="foreground", alpha_blur=None, scheme="exact", solver=None,
          gtol=None, tol=None, max_iter=10000, pd_tol=1e-4, pd_max_iter=10000,
-         warm_start=None, offset=1.0, dtype=np.float64, threads=None, callback=None,
+         warm_start=None, offset=1.0, dtype=None, threads=None, callback=None,
          regularizer="huber-tv", v_step=None, pd_tol_rel=None,
-         multiscale=False, return_v=True) -> FusionResult:
+         multiscale=False, return_v=True, channel_axis=-1) -> FusionResult:
     r"""Fuse a foreground and a background under an alpha map by variational osmosis.
 
     Minimises, per channel, the joint energy of Parisotto et al. (IEEE TIP 2020)
@@ -173,10 +180,12 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         default, on for "exact", off for "paper").
     offset : float
         Added to f and b for positivity, removed from the result.
-    dtype : float64 or float32
-        Working precision; the energy and its sums are accumulated in float64 either
-        way. In float32 the primal-dual loop also stops at its rounding floor (one
-        ulp of the largest input value over its step size), where float64 goes on to ``pd_tol``.
+    dtype : float64, float32 or None
+        Working precision and the result's type (None: float32 when the foreground and
+        the background are float32, float64 otherwise, as in scikit-image); the energy
+        and its sums are accumulated in float64 either way. In float32 the primal-dual
+        loop also stops at its rounding floor (one ulp of the largest input value over
+        its step size), where float64 goes on to ``pd_tol``.
     threads : int or None
         Threads for this call (None: all of Numba's, ``NUMBA_NUM_THREADS``). A channel
         gets one thread per 250 000 pixels (at most ``threads``); the threads left over
@@ -209,6 +218,9 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     return_v : bool
         Also return the drift image v (False: ``result.v`` is None, which saves an image
         of the working dtype per channel: what a 100-megapixel scan needs to fit).
+    channel_axis : int
+        The axis of a 3-D image's channels (default -1: H x W x C); u and v come back
+        with the channels on the same axis. A 2-D image is grey whatever it says.
 
     Returns
     -------
@@ -227,7 +239,10 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
             raise TypeError(f"{name}: expected True or False, got {value!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback: expected a callable, got {callback!r}")
-    dt = resolve_dtype(dtype)
+    check_channel_axis(channel_axis)
+    foreground, background, alpha = (channels_last(x, channel_axis)
+                                     for x in (foreground, background, alpha))
+    dt = working_dtype(dtype, foreground, background)
     n_threads = _thread_count(threads)
     fi, bi, ai, shape = prepare(foreground, background, alpha)
     check_init(init, ai, alpha_blur, fi.channels)
@@ -269,13 +284,18 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
         result.stop_reasons.append(sol.stop_reason)
         result.channel_seconds.append(sol.seconds)
     result.parameters["workers"] = workers
+    if channel_axis not in (-1, 2) and result.u.ndim == 3:
+        result.u = np.moveaxis(result.u, -1, channel_axis)
+        if result.v is not None:
+            result.v = np.moveaxis(result.v, -1, channel_axis)
+    result.parameters["channel_axis"] = channel_axis
     result.seconds = time.perf_counter() - start
     return result
 
 
 def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
-           epsilon=0.05, osm=1.0, alpha_blur=None, offset=1.0, dtype=np.float64,
-           regularizer="huber-tv"):
+           epsilon=0.05, osm=1.0, alpha_blur=None, offset=1.0, dtype=None,
+           regularizer="huber-tv", channel_axis=-1):
     """Energy E(u, v) of docs/model.md 3 per channel, for u, v given with the offset removed.
 
     Parameters are those of :func:`fuse` (the same model). Returns a float64 array with
@@ -284,7 +304,10 @@ def energy(u, v, foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0,
     model = Model(eta=eta, mu=mu, gamma=gamma, epsilon=epsilon, osm=osm,
                   regularizer=regularizer)
     _check_preparation(offset, alpha_blur)
-    dt = resolve_dtype(dtype)
+    check_channel_axis(channel_axis)
+    u, v, foreground, background, alpha = (channels_last(x, channel_axis)
+                                           for x in (u, v, foreground, background, alpha))
+    dt = working_dtype(dtype, foreground, background)
     fi, bi, ai, shape = prepare(foreground, background, alpha)
     out = []
     for name, x in (("u", u), ("v", v)):

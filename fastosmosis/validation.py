@@ -14,8 +14,8 @@ from numbers import Integral, Real
 
 import numpy as np
 
-__all__ = ["Image", "as_float", "check_choice", "check_number", "prepare",
-           "resolve_dtype", "to_float"]
+__all__ = ["Image", "as_float", "channels_last", "check_channel_axis", "check_choice",
+           "check_number", "prepare", "resolve_dtype", "to_float", "working_dtype"]
 
 
 class Image:
@@ -102,6 +102,32 @@ def resolve_dtype(dtype):
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
     return dt.type
+
+
+def working_dtype(dtype, *arrays):
+    """The working float type: ``dtype`` checked, or where it is None float32 if every
+    array of ``arrays`` is float32 and float64 otherwise (scikit-image's convention)."""
+    if dtype is None:
+        kinds = {np.asarray(a).dtype for a in arrays}
+        return np.float32 if kinds == {np.dtype(np.float32)} else np.float64
+    return resolve_dtype(dtype)
+
+
+def channels_last(x, channel_axis):
+    """``x`` with its channel axis last (a view); a 2-D array is a grey image as it is."""
+    x = np.asarray(x)
+    if x.ndim != 3 or channel_axis in (-1, 2):
+        return x
+    return np.moveaxis(x, channel_axis, -1)
+
+
+def check_channel_axis(channel_axis):
+    """``channel_axis`` is an axis of a 3-D image (-3 to 2); else TypeError or ValueError."""
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, Integral):
+        raise TypeError(f"channel_axis: expected an axis (an integer), got {channel_axis!r}")
+    if not -3 <= channel_axis <= 2:
+        raise ValueError(f"channel_axis: must be an axis of an H x W x C image (-3 to 2), "
+                         f"got {channel_axis}")
 
 
 def prepare(foreground, background, alpha):

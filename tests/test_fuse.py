@@ -482,3 +482,40 @@ def test_multiscale_keeps_the_stationarity_reference(rng, regularizer):
     r = fuse(f, b, alpha, multiscale=True, max_iter=4, **kw)
     np.testing.assert_allclose(r.stationarity[0][-1],
                                stationarity(r.u, r.v, f, b, alpha, **kw)[0], rtol=1e-8)
+
+
+def test_float32_inputs_give_a_float32_result(rng):
+    """scikit-image's convention: the result's type follows float32 inputs, unless dtype
+    says otherwise; anything else works in float64."""
+    f, b, alpha = small_problem(rng, (12, 10), 3)
+    f32, b32 = f.astype(np.float32), b.astype(np.float32)
+    r = fuse(f32, b32, alpha, max_iter=4)
+    assert r.u.dtype == np.float32 and r.v.dtype == np.float32
+    assert r.parameters["dtype"] == "float32"
+    same = fuse(f32, b32, alpha, max_iter=4, dtype=np.float32)
+    np.testing.assert_array_equal(r.u, same.u)  # the same computation as asking for it
+    assert fuse(f32, b32, alpha, max_iter=4, dtype=np.float64).u.dtype == np.float64
+    assert fuse(f32, b, alpha, max_iter=4).u.dtype == np.float64  # mixed: float64
+    assert fuse((f * 255).astype(np.uint8), b, alpha, max_iter=4).u.dtype == np.float64
+    e = fastosmosis.energy(r.u, r.v, f32, b32, alpha)
+    np.testing.assert_allclose(e, [x[-1] for x in r.energies], rtol=1e-6)
+
+
+def test_channel_axis_moves_the_channels(rng):
+    f, b, alpha = small_problem(rng, (12, 10), 3)
+    alpha3 = np.repeat(alpha[..., None], 3, axis=2)
+    last = fuse(f, b, alpha3, max_iter=4)
+    first = fuse(np.moveaxis(f, -1, 0), np.moveaxis(b, -1, 0), np.moveaxis(alpha3, -1, 0),
+                 max_iter=4, channel_axis=0)
+    assert first.u.shape == (3, 12, 10) and first.parameters["channel_axis"] == 0
+    np.testing.assert_array_equal(np.moveaxis(first.u, 0, -1), last.u)
+    np.testing.assert_array_equal(np.moveaxis(first.v, 0, -1), last.v)
+    e = fastosmosis.energy(first.u, first.v, np.moveaxis(f, -1, 0), np.moveaxis(b, -1, 0),
+                           np.moveaxis(alpha3, -1, 0), channel_axis=0)
+    np.testing.assert_allclose(e, [x[-1] for x in last.energies], rtol=1e-12)
+    grey = fuse(f[..., 0], b[..., 0], alpha, max_iter=4, channel_axis=0)  # 2-D: grey
+    assert grey.u.shape == (12, 10)
+    with pytest.raises(TypeError, match="channel_axis"):
+        fuse(f, b, alpha, channel_axis=1.0)
+    with pytest.raises(ValueError, match="channel_axis"):
+        fuse(f, b, alpha, channel_axis=3)

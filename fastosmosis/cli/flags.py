@@ -25,7 +25,8 @@ import numpy as np
 # Keywords whose default is None, by the type of the values they take.
 _NONE_DEFAULT_TYPES = {"alpha_blur": "float", "threads": "int", "warm_start": "bool",
                        "tol": "float", "gtol": "float", "pd_tol_rel": "float"}
-_NOT_FLAGS = {"callback", "return_v"}  # return_v follows --save-v
+# return_v follows --save-v; image files always hold their channels last
+_NOT_FLAGS = {"callback", "return_v", "channel_axis"}
 # Short help of the keywords known today; a new keyword gets its docstring's first sentence.
 _HELP = {
     "eta": "weight of the Huber-TV regulariser of v (0: none)",
@@ -50,7 +51,8 @@ _HELP = {
     "warm_start": "start each primal-dual loop from the previous dual; default: the "
     "scheme's (on for exact)",
     "offset": "added to both images for positivity, removed from the result",
-    "dtype": "working precision",
+    "dtype": "working precision; default: float32 when both images hold float32 samples, "
+             "float64 otherwise",
     "threads": "Numba threads for the solver; default: Numba's",
 }
 _METAVARS = {"alpha_blur": "SIGMA", "max_iter": "N", "pd_max_iter": "N", "threads": "N"}
