@@ -23,15 +23,13 @@ import numpy as np
 
 from . import kernels as K
 from ._driver import (
-    LAMBDA_DOWN,
-    LAMBDA_UP,
-    MAX_RETRIES,
     STOP_BACKTRACKING,
     STOP_CALLBACK,
     STOP_FLOOR,
     STOP_MAX_ITER,
     STOP_STATIONARITY,
     STOP_TOLERANCE,
+    Backtracking,
     ChannelSolution,
     HuberProx,
     block_rows,
@@ -135,7 +133,7 @@ def solve_channel_bcd(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, ch
     e_cur, g = evaluate()
     g0 = g if gnorm_ref is None else gnorm_ref
     goal = gtol * g0
-    lip = mu  # the mu term alone makes the v-block's Lipschitz constant at least mu
+    bt = Backtracking(mu)  # the mu term alone makes the v-block's Lipschitz constant at least mu
     energies, stationarity, pd_counts, lin_counts = [], [], [], []
     reason = STOP_STATIONARITY if g <= goal else STOP_MAX_ITER
     n = 0
@@ -157,9 +155,9 @@ def solve_channel_bcd(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, ch
         pd_total = 0
         if g > goal:
             for _ in range(v_steps):
-                retries = 0
+                bt.retries = 0
                 while True:
-                    a2 = STEP / lip
+                    a2 = STEP / bt.lip
                     K.v_step(v, v, gv, a2, 0.0, lin.z)
                     if prox is None:
                         p2 = lin.z
@@ -170,12 +168,9 @@ def solve_channel_bcd(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, ch
                     de, ipv, sqv, v_min = K.v_descent(
                         u, v, p2, w, gv, osm, mu, eta if smooth_reg else 0.0, epsilon,
                         reg_kind, rows64, rows_per_block, partial)
-                    if v_min > 0.0 and de - ipv - 0.5 * lip * sqv <= 0.0:
-                        lip /= LAMBDA_DOWN
+                    if bt.update(v_min > 0.0 and de - ipv - 0.5 * bt.lip * sqv <= 0.0):
                         break
-                    lip *= LAMBDA_UP
-                    retries += 1
-                    if retries >= MAX_RETRIES:
+                    if bt.exhausted:
                         reason = STOP_BACKTRACKING
                         break
                 if reason == STOP_BACKTRACKING:

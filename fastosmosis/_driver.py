@@ -119,13 +119,47 @@ class HuberProx:
         return result
 
 
+class Backtracking:
+    """One block's backtracking (docs/model.md 5): the Lipschitz estimate ``lip``, divided
+    by ``LAMBDA_DOWN`` after a step the descent test accepts and multiplied by
+    ``LAMBDA_UP`` (a retry) after one it rejects; ``MAX_RETRIES`` retries in one
+    iteration are the end."""
+
+    def __init__(self, lip=1.0):
+        self.lip = lip
+        self.retries = 0
+
+    def update(self, accepted):
+        """Take the test's verdict on the last step; returns it."""
+        if accepted:
+            self.lip = self.lip / LAMBDA_DOWN
+        else:
+            self.lip = self.lip * LAMBDA_UP
+            self.retries += 1
+        return accepted
+
+    @property
+    def exhausted(self):
+        return self.retries >= MAX_RETRIES
+
+
 @dataclass(frozen=True)
 class _Scheme:
     """What differs between the schemes (docs/model.md 5 and 6)."""
 
-    paper: bool  # paper gradients; tests at the current (u, v) on every pass, then move
+    paper: bool  # its own gradients, tests at the current (u, v) on every pass
     slack_per_pixel: float
     kappa: object  # (epsilon, eta) -> the dual step's denominator factor
+
+    def accepts(self, gap):
+        """The descent test: gap <= 0 (exact, docs/model.md 5), gap < 0 (paper, 6.3)."""
+        return gap < 0.0 if self.paper else gap <= 0.0
+
+    @property
+    def moves_at_once(self):
+        """Whether an accepted block moves at once (paper) or both at the end of the
+        iteration (exact)."""
+        return self.paper
 
 
 SCHEMES = {
@@ -190,27 +224,19 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
                          pd_tol=pd_tol, pd_max_iter=options.pd_max_iter,
                          warm_start=options.warm_start)
 
-    def evaluate():
-        """Gradients at (u, v) into gu, gv; return (S(u, v), R(v), E(u, v), |grad E|).
-
-        |grad E| (the norm of the exact energy's gradient) is NaN for the paper scheme.
-        """
-        if sch.paper:
+    # evaluate(): gradients at (u, v) into gu, gv; returns (S(u, v), R(v), E(u, v),
+    # |grad E|), the last NaN for the paper scheme, which does not compute it.
+    # gaps(): the descent gaps of the pending blocks. A v-step that leaves v > 0 gets an
+    # infinite gap: E is defined for v > 0 only (v |grad(u/v)|^2 is unbounded below).
+    if sch.paper:  # docs/model.md 6
+        def evaluate():
             so, sm, sf, r = K.paper_gradients(u, v, w, f, alpha, osm, mu, gamma, epsilon,
                                               reg_kind, gu, gv, partial)
             if smooth_reg:
                 K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
-            gn = math.nan
-        else:
-            so, sm, sf, r, gn = K.gradient_energy(
-                u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
-                reg_kind, gu, gv, rows, rows_per_block, partial)
-        return so + sm, r, so + sm + sf + eta * r, math.sqrt(gn)
+            return so + sm, r, so + sm + sf + eta * r, math.nan
 
-    def gaps(test_u, test_v, p2, v_start):
-        """The descent gaps of the pending blocks (docs/model.md 5, and 6 item 3)."""
-        gap_u = gap_v = 0.0
-        if sch.paper:
+        def gaps(test_u, test_v, p2, v_start):
             # until a block moves, gu and gv hold the paper gradients at this (u, v), the
             # ones the tests would compute (gv without a smooth regulariser's part)
             fresh = test_u and test_v
@@ -220,21 +246,27 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
             if smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
                 rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
                 sv, ipv = sv + eta * (rp - rv), ipv + eta * rip
-            gap_u = su - s0 - ipu - 0.5 * lip_u * squ - slack
-            gap_v = sv - s0 - ipv - 0.5 * lip_v * sqv - slack
+            gap_u = su - s0 - ipu - 0.5 * bt_u.lip * squ - slack
+            gap_v = sv - s0 - ipv - 0.5 * bt_v.lip * sqv - slack
             return gap_u, (gap_v if v_min > 0.0 else math.inf)
-        su, ipu, squ, sv, ipv, sqv, rp, v_min = K.descent_pair(
-            p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,
-            rows_per_block, partial)
-        gap_u = su - s_start - ipu - 0.5 * lip_u * squ
-        gap_v = sv - s_start - ipv - 0.5 * lip_v * sqv
-        if smooth_reg:
-            gap_v += eta * (rp - r_start)
-        # the energy is defined for v > 0 only (v |grad(u/v)|^2 is unbounded below for
-        # v < 0): a v-step that leaves it is rejected like one that does not descend
-        return gap_u, (gap_v if v_min > 0.0 else math.inf)
+    else:  # docs/model.md 5: both tests at the iterate of the iteration's start
+        def evaluate():
+            so, sm, sf, r, gn = K.gradient_energy(
+                u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
+                reg_kind, gu, gv, rows, rows_per_block, partial)
+            return so + sm, r, so + sm + sf + eta * r, math.sqrt(gn)
 
-    lip_u = lip_v = 1.0
+        def gaps(test_u, test_v, p2, v_start):
+            su, ipu, squ, sv, ipv, sqv, rp, v_min = K.descent_pair(
+                p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,
+                rows_per_block, partial)
+            gap_u = su - s_start - ipu - 0.5 * bt_u.lip * squ
+            gap_v = sv - s_start - ipv - 0.5 * bt_v.lip * sqv
+            if smooth_reg:
+                gap_v += eta * (rp - r_start)
+            return gap_u, (gap_v if v_min > 0.0 else math.inf)
+
+    bt_u, bt_v = Backtracking(), Backtracking()
     energies, pd_counts, pd_accepted, stationarity = [], [], [], []
     s_start, r_start, e_prev, g0 = evaluate()
     g0 = g0 if gnorm_ref is None else gnorm_ref
@@ -245,15 +277,15 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
             break
         v_start = v
         done_u = done_v = False
-        retries_u = retries_v = 0
+        bt_u.retries = bt_v.retries = 0
         pd_total = pd_last = 0
         p2 = v  # no v candidate yet; the tests skip a block they are not asked for
         while not (done_u and done_v):
             if not done_u:
-                a1 = step_size(BETA, lip_u)
+                a1 = step_size(BETA, bt_u.lip)
                 K.u_step_prox(u, u_prev, gu, f, alpha, a1, BETA, gamma, p1)
             if not done_v:
-                a2 = step_size(BETA, lip_v)
+                a2 = step_size(BETA, bt_v.lip)
                 K.v_step(v, v_prev, gv, a2, BETA, vd)
                 if prox is None:
                     p2 = vd
@@ -265,27 +297,20 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
                     pd_total += pd_last
             # both pending tests at the same (u, v), then the accepted blocks move
             gap_u, gap_v = gaps(not done_u, not done_v, p2, v_start)
-            # exact: accept on gap <= 0 (docs/model.md 5); paper: gap < 0 (docs/model.md 6 item 3)
-            ok_u = not done_u and (gap_u < 0.0 if sch.paper else gap_u <= 0.0)
-            ok_v = not done_v and (gap_v < 0.0 if sch.paper else gap_v <= 0.0)
-            if not done_u:
-                lip_u = lip_u / LAMBDA_DOWN if ok_u else lip_u * LAMBDA_UP
-                retries_u += not ok_u
-            if not done_v:
-                lip_v = lip_v / LAMBDA_DOWN if ok_v else lip_v * LAMBDA_UP
-                retries_v += not ok_v
+            ok_u = not done_u and bt_u.update(sch.accepts(gap_u))
+            ok_v = not done_v and bt_v.update(sch.accepts(gap_v))
             done_u, done_v = done_u or ok_u, done_v or ok_v
-            if sch.paper:
+            if sch.moves_at_once:
                 if ok_u:
                     u_prev, u, p1 = u, p1, u_prev
                 if ok_v:
                     v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
-            if retries_u >= MAX_RETRIES or retries_v >= MAX_RETRIES:
+            if bt_u.exhausted or bt_v.exhausted:
                 break
         if not (done_u and done_v):
             reason = STOP_BACKTRACKING
             break
-        if not sch.paper:  # x_prev <- x, x <- p, recycling the buffers
+        if not sch.moves_at_once:  # x_prev <- x, x <- p, recycling the buffers
             u_prev, u, p1 = u, p1, u_prev
             v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
         # the next iteration's gradients, and the energy E_n at the new iterate
