@@ -94,13 +94,19 @@ def test_running_elsewhere_sees_a_busy_process():
         proc.wait()
 
 
-def test_callback_calls_never_overlap(monkeypatch, rng):
+def side_by_side_problem(monkeypatch, rng):
+    """A small colour problem whose channels fuse solves side by side (OpenMP's rules)."""
     monkeypatch.setattr(_threads, "MIN_SIDE_BY_SIDE", 0)
     monkeypatch.setattr(_threads, "threading_layer", lambda: "omp")
     shape = (30, 24, 3)
     f, b = positive_field(rng, shape, low=0, high=1), positive_field(rng, shape, low=0,
                                                                       high=1)
     alpha = (rng.uniform(0, 1, shape[:2]) > 0.5).astype(float)
+    return f, b, alpha
+
+
+def test_callback_calls_never_overlap(monkeypatch, rng):
+    f, b, alpha = side_by_side_problem(monkeypatch, rng)
     inside, overlaps, seen = [0], [0], set()
 
     def cb(channel, iteration, energy):
@@ -116,12 +122,7 @@ def test_callback_calls_never_overlap(monkeypatch, rng):
 
 
 def test_an_error_in_one_channel_stops_the_others(monkeypatch, rng):
-    monkeypatch.setattr(_threads, "MIN_SIDE_BY_SIDE", 0)
-    monkeypatch.setattr(_threads, "threading_layer", lambda: "omp")
-    shape = (30, 24, 3)
-    f, b = positive_field(rng, shape, low=0, high=1), positive_field(rng, shape, low=0,
-                                                                      high=1)
-    alpha = (rng.uniform(0, 1, shape[:2]) > 0.5).astype(float)
+    f, b, alpha = side_by_side_problem(monkeypatch, rng)
     calls = []
 
     def cb(channel, iteration, energy):
