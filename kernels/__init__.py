@@ -6,7 +6,8 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 - ``osmosis``: the smooth part S of the energy, pixel by pixel;
 - ``exact``: the exact scheme's fused passes (gradients with the energy, both tests);
 - ``steps``: the explicit iPiano steps and the prox of the u-fidelity;
-- ``huber``: the primal-dual prox of the Huber-TV term;
+- ``huber``: the primal-dual iterations of the Huber-TV prox, one or two per pass;
+- ``prox``: the primal-dual loop around them (steps, stopping rules);
 - ``energy``: the energy in one pass;
 - ``paper``: the paper scheme's gradients and descent tests (docs/model.md 6);
 - ``regularizer``: smooth regularisers of v taken in the explicit v-step;
@@ -15,7 +16,7 @@ Installed as ``fastosmosis.kernels``. One module per concern:
 
 from .energy import energy_terms
 from .exact import ROW_BUFFERS, descent_pair, gradient_energy, v_descent
-from .huber import RING_ROWS, huber_prox, pd_iteration, pd_pair
+from .huber import RING_ROWS, pd_iteration, pd_pair
 from .multigrid import (
     apply_dot,
     cg_direction,
@@ -33,6 +34,7 @@ from .multigrid import (
 )
 from .operators import grad, grad_t
 from .paper import paper_gradients, paper_tests
+from .prox import huber_prox
 from .regularizer import HUBER, TIKHONOV, reg_descent, reg_gradient_add
 from .steps import u_step_prox, v_step
 
