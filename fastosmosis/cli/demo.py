@@ -41,7 +41,7 @@ def register(subparsers):
         help="folder for the pictures (default: ./fastosmosis-demo)",
     )
     d.add_argument("--threads", type=integer, help="threads for the solver")
-    d.add_argument("--max-iter", type=integer, help="iPiano iterations at most per channel")
+    d.add_argument("--max-iter", type=integer, help="outer iterations at most per channel")
     d.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     d.set_defaults(func=run)
     return d
