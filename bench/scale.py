@@ -82,8 +82,7 @@ MEMORY_CHILD = r"""
 import json, linecache, sys, time
 import numpy as np
 side, dtype, max_iter, trace = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-ROOT = {root!r}
-sys.path.insert(0, ROOT)
+ROOT = {root!r}  # the working directory: ``python -c`` puts it first on sys.path
 import fastosmosis
 from bench._data import SETTINGS, load_puppets
 def status(key):

@@ -3,20 +3,19 @@
 It must reproduce the shared paper-scheme test vector and the published puppets log.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # bench/ is not installed; import it from the checkout
-    sys.path.insert(0, str(ROOT))
+# bench/ is not installed: it imports from the checkout, whose root is on sys.path under
+# pytest (tests/ is a package, so pytest's default "prepend" import mode inserts the first
+# folder above it without an __init__.py, the repository root; ``python -m pytest`` run
+# from the root adds the working directory too)
+from bench._bandwidth import copy_bandwidth, copy_kernel
+from bench.peer_scipy import _Operators, fuse_paper_scipy
 
-from bench._bandwidth import copy_bandwidth, copy_kernel  # noqa: E402
-from bench.peer_scipy import _Operators, fuse_paper_scipy  # noqa: E402
-
-SHARED = ROOT.parent / "shared"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 TESTVECTORS = SHARED / "testvectors"
 DATA = SHARED / "data"
 
