@@ -1,11 +1,11 @@
-"""The puppets example and its published settings, for the benchmarks (MODEL.md 7)."""
+"""The puppets example and its published settings, for the benchmarks (docs/model.md 7)."""
 
 from pathlib import Path
 
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SETTINGS = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)  # MODEL.md 7, with osm 1
+SETTINGS = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05)  # docs/model.md 7, with osm 1
 
 
 def have_puppets():

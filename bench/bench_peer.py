@@ -2,7 +2,7 @@
 
     python3 -m pytest bench/bench_peer.py --benchmark-enable --benchmark-only
 
-20 iPiano iterations of the authors' algorithm (MODEL.md 5-6, settings of section 7) on
+20 iPiano iterations of the authors' algorithm (docs/model.md 5-6, settings of section 7) on
 a 256 x 256 crop of the puppets example (red channel, rows 150:406, columns 250:506),
 run by the scipy.sparse port ``bench/peer_scipy.py`` (the reference of the group), by the
 vectorised NumPy ``tests/reference.py`` and by ``fastosmosis.fuse(scheme="paper")``

@@ -2,7 +2,7 @@
 
     python3 -m pytest bench/bench_puppets.py --benchmark-enable --benchmark-only
 
-The whole puppets example (563 x 800 x 3, MODEL.md 7 settings) per solver, scheme,
+The whole puppets example (563 x 800 x 3, docs/model.md 7 settings) per solver, scheme,
 v-step option and dtype (iPiano with its tol 1e-6; the default solver "bcd" to its
 stationarity 1e-7), and with the stationarity stopping rule ``gtol=1e-3`` of the
 explicit v-step (also from a half-resolution start, ``multiscale``) and of the prox with

@@ -3,7 +3,7 @@
     python3 -m bench.minimiser [--targets accuracy speed scale float32] [--rounds 3]
         [--mpx 0.45 1.8 4 7.2 16 64] [--threads N]
 
-- accuracy: on both examples (puppets: MODEL.md 7 settings; faces: alpha blur 5, eta
+- accuracy: on both examples (puppets: docs/model.md 7 settings; faces: alpha blur 5, eta
   0.1) the default's u against the reference minimiser of ``tests/reference.py`` (SciPy's
   sparse direct solve for every u-block; one to two minutes an example): 8-bit PSNR
   (clipped to [0, 1]; target >= 50 dB) and the worst channel's stationarity (<= 1e-6).

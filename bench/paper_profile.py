@@ -2,7 +2,7 @@
 
     python3 -m bench.paper_profile [--side 256] [--iterations 20] [--threads N]
 
-The run of ``bench/bench_peer.py`` (paper scheme, MODEL.md 7 settings, a side x side
+The run of ``bench/bench_peer.py`` (paper scheme, docs/model.md 7 settings, a side x side
 crop of the puppets' red channel, float64), after one untimed run that compiles and
 warms up. Every kernel the solver calls (``fastosmosis._driver.K``) is timed through a
 wrapper; the table gives calls, milliseconds and the share of the run for each, and for

@@ -2,7 +2,7 @@
 
     python3 -m bench.pd_tolerance
 
-The exact scheme with the primal-dual prox on the puppets example (MODEL.md 7-8
+The exact scheme with the primal-dual prox on the puppets example (docs/model.md 7-8
 settings), per channel through ``solve_channel``: the default fixed tolerance
 (``pd_tol`` 1e-4 on the primal-dual residual) against ``pd_tol_rel`` = c, which stops
 the prox of iteration n at ``max(1e-4, c * s)``, s the stationarity reached after

@@ -3,7 +3,7 @@
     nice python3 -m bench.peer_full_run [--out bench/baseline/peer_full_run.json]
 
 Runs ``bench.peer_scipy.fuse_paper_scipy`` on each colour channel of the puppets example
-with the settings of MODEL.md 7 (eta 0.5, mu 100, gamma 1, eps 0.05, tol 1e-6,
+with the settings of docs/model.md 7 (eta 0.5, mu 100, gamma 1, eps 0.05, tol 1e-6,
 pd_tol 1e-4) and writes iterations, primal-dual iterations, energies, wall and CPU
 seconds, the machine and the date to a JSON file. It takes about two minutes, too long
 for every benchmark run: ``bench/bench_puppets.py`` divides this recorded figure by its
@@ -67,7 +67,7 @@ def main(argv=None):
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     iters = sum(ch["iterations"] for ch in channels)
     out = {
-        "what": "bench.peer_scipy.fuse_paper_scipy, puppets 563x800x3, MODEL.md 7 settings",
+        "what": "bench.peer_scipy.fuse_paper_scipy, puppets 563x800x3, docs/model.md 7 settings",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
         "load_before": load_before,

@@ -22,12 +22,12 @@ import scipy.sparse as sp
 
 __all__ = ["fuse_paper_scipy"]
 
-# Block iPiano constants of MODEL.md section 5 (the authors' runme_tvosmosis.m).
+# Block iPiano constants of docs/model.md section 5 (the authors' runme_tvosmosis.m).
 BETA1 = BETA2 = 0.4
 LAMBDA1 = 2.0  # L <- lambda1 L when a descent test fails
 LAMBDA2 = 1.2  # L <- L / lambda2 when it passes
 MAX_RETRIES = 60  # per block and iPiano iteration; only degenerate data get there
-SLACK = 1e-10  # per pixel, subtracted in both descent tests (MODEL.md 6.3)
+SLACK = 1e-10  # per pixel, subtracted in both descent tests (docs/model.md 6.3)
 
 
 def _forward_difference(n):
@@ -81,7 +81,7 @@ class _Operators:
         return self.DT @ np.concatenate((p1, p2))
 
     def osmosis_matrix(self, v):
-        """Osmosis matrix of MODEL.md 6.1 (Vogel et al.) from the drifts of ``v``.
+        """Osmosis matrix of docs/model.md 6.1 (Vogel et al.) from the drifts of ``v``.
 
         ``(A u)[i,j] = (grad^T grad u)[i,j] + d1[i+1/2,j] (u[i+1,j] + u[i,j]) / 2
         - d1[i-1/2,j] (u[i,j] + u[i-1,j]) / 2 + (same along j)`` with
@@ -111,7 +111,7 @@ def _huber(t, eps):
 def _prox_huber_tv_paper(ops, vd, a2, eta, eps, tol, max_iter):
     """Accelerated Chambolle-Pock for ``min_p eta H(|grad p|) + ||p - vd||^2 / (2 a2)``.
 
-    MODEL.md 5.1 with the paper scheme's deviations: the dual step divides by
+    docs/model.md 5.1 with the paper scheme's deviations: the dual step divides by
     ``1 + sigma * eps`` (6.4) and ``y`` restarts from ``grad vd`` (6.5). Returns the
     primal ``x``, the number of iterations and the last residual.
     """
@@ -170,7 +170,7 @@ def fuse_paper_scipy(
 ):
     """Fuse one channel with the authors' reference algorithm (scheme "paper").
 
-    Minimises, by block iPiano with backtracking (MODEL.md 5 and 6),
+    Minimises, by block iPiano with backtracking (docs/model.md 5 and 6),
 
     ``E(u, v) = sum (osm/2) v |grad(u/v)|^2 + (mu/2)(v - w)^2
     + (gamma/2) alpha (u - f)^2 + eta H_eps(|grad v|)``,  ``w = f^alpha b^(1-alpha)``,
@@ -245,7 +245,7 @@ def fuse_paper_scipy(
         return np.sum(huber + smooth(u, v) + (gamma / 2) * alpha * (u - f) ** 2)
 
     def grad_v_paper(u, v):
-        """Term-by-term v-gradient of MODEL.md 6.2 (``v grad^T`` in the last term)."""
+        """Term-by-term v-gradient of docs/model.md 6.2 (``v grad^T`` in the last term)."""
         gu1, gu2 = ops.grad(u)
         gv1, gv2 = ops.grad(v)
         c3 = 2 * (u / v**2)
@@ -281,7 +281,7 @@ def fuse_paper_scipy(
         gu = osm * au / v
         gv = grad_v_paper(u, v)
         # Terms of the descent tests at the CURRENT (u, v): equal to the above until
-        # one block is accepted, then recomputed at the new pair (MODEL.md 6.3).
+        # one block is accepted, then recomputed at the new pair (docs/model.md 6.3).
         s_uv, gu_test, gv_test = smooth(u, v), gu, gv
         todo_u = todo_v = True
         fails_u = fails_v = 0

@@ -2,7 +2,7 @@
 
     python3 -m bench.puppets [--examples puppets faces] [--threads N]
 
-For each example (puppets: MODEL.md 7-8 settings; faces: alpha blur 5, eta 0.1) and each
+For each example (puppets: docs/model.md 7-8 settings; faces: alpha blur 5, eta 0.1) and each
 run of RUNS, prints iterations per channel, primal-dual iterations, the final energy as
 ``fastosmosis.energy`` evaluates it, seconds around ``fuse`` (after compilation), the
 stationarity (worst channel, tests/stationarity.py) and the PSNR (8-bit, results

@@ -3,7 +3,7 @@
     python3 -m bench.scale [--sides 1024 2048 4096] [--dtypes float32 float64]
                            [--max-iter 3] [--memory-side 4096] [--no-memory]
 
-Part 1, time. ``fastosmosis.fuse`` (exact scheme, MODEL.md 7 settings, one channel,
+Part 1, time. ``fastosmosis.fuse`` (exact scheme, docs/model.md 7 settings, one channel,
 ``max_iter`` iterations, tol 1e-300 so that every run does them all) on square images of
 1, 4 and 16 megapixels made by tiling a 256 x 256 crop of the puppets example mirrored
 into a seamless 512 x 512 period, so every size holds the same content and the block

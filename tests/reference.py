@@ -10,7 +10,7 @@ BETA, LAMBDA_UP, LAMBDA_DOWN = 0.4, 2.0, 1.2
 
 
 def grad(x):
-    """Forward differences with Neumann boundary (MODEL.md 2)."""
+    """Forward differences with Neumann boundary (docs/model.md 2)."""
     g1 = np.zeros_like(x)
     g2 = np.zeros_like(x)
     g1[:-1, :] = x[1:, :] - x[:-1, :]
@@ -38,7 +38,7 @@ def smooth_value(u, v, w, osm, mu):
 
 
 def smooth_gradient(u, v, w, osm, mu):
-    """(dS/du, dS/dv, S) of MODEL.md 4."""
+    """(dS/du, dS/dv, S) of docs/model.md 4."""
     r = u / v
     g1, g2 = grad(r)
     q = grad_t(v * g1, v * g2)
@@ -114,7 +114,7 @@ def descent_pair(p1, p2, u, v, w, gu, gv, osm, mu, eps, kind):
 
 # ------------------------------------------------------------------ paper scheme
 def osmosis_matrix(v):
-    """The osmosis matrix A of MODEL.md 6 item 1, assembled explicitly (scipy.sparse).
+    """The osmosis matrix A of docs/model.md 6 item 1, assembled explicitly (scipy.sparse).
 
     Row p of A u: sum over the 4 neighbours q of (u_p - u_q) plus, for each half-grid
     edge, the drift d = 2 (v_next - v_this) / (v_next + v_this) times the edge average.
@@ -158,7 +158,7 @@ def paper_gu(u, v, va, osm):
 
 
 def paper_gv(u, v, w, osm, mu):
-    """The term-by-term v-gradient of MODEL.md 6 item 2."""
+    """The term-by-term v-gradient of docs/model.md 6 item 2."""
     gu1, gu2 = grad(u)
     gv1, gv2 = grad(v)
     t = (-(gu1**2 + gu2**2) / v**2 + 4 * u / v**3 * (gu1 * gv1 + gu2 * gv2)
@@ -187,7 +187,7 @@ def descent_terms(pu, pv, w, osm, mu, g, x_new, x_old):
 
 
 def pd_iteration(vd, x, xb, y1, y2, a2, tau, sigma, theta, tau_next, sigma_next, kappa, eta):
-    """One primal-dual iteration of MODEL.md 5.1; returns (x, xbar, y1, y2, residual)."""
+    """One primal-dual iteration of docs/model.md 5.1; returns (x, xbar, y1, y2, residual)."""
     gb1, gb2 = grad(xb)
     z1 = (y1 + sigma * gb1) / (1 + sigma * kappa)
     z2 = (y2 + sigma * gb2) / (1 + sigma * kappa)
@@ -233,9 +233,9 @@ def step_size(beta, lipschitz):
 
 def ipiano(f, b, alpha, *, eta, mu, gamma, eps, osm=1.0, max_iter=30, tol=0.0,
            pd_tol=1e-4, pd_max_iter=10000, warm_start=True, u0=None, scheme="exact"):
-    """Block iPiano of MODEL.md 5 on one channel, offset already added.
+    """Block iPiano of docs/model.md 5 on one channel, offset already added.
 
-    ``scheme="paper"``: the variants of MODEL.md 6 (gradients, tests at the current
+    ``scheme="paper"``: the variants of docs/model.md 6 (gradients, tests at the current
     (u, v) on every pass with a 1e-10 N slack, dual step with 1 + sigma eps).
     Returns (u, v, energies, pd_iterations).
     """
@@ -344,7 +344,7 @@ def psnr(a, b):
 
 
 def u_block_matrix(v, alpha, osm, gamma):
-    """A = osm D^T diag(v) D + gamma diag(alpha v^2) of MODEL.md 11, as a sparse matrix:
+    """A = osm D^T diag(v) D + gamma diag(alpha v^2) of docs/model.md 11, as a sparse matrix:
     each forward difference anchored at pixel i (both directions, inside the image)
     adds ``osm v_i (e_i - e_j)(e_i - e_j)^T`` for its neighbour j."""
     import scipy.sparse as sp
@@ -376,7 +376,7 @@ def u_block_minimiser(u, v, f, alpha, osm, gamma):
 
 
 def energy_map(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta, kind=HUBER):
-    """E of MODEL.md 3 pixel by pixel (its sum is E)."""
+    """E of docs/model.md 3 pixel by pixel (its sum is E)."""
     g1, g2 = grad(u / v)
     h1, h2 = grad(v)
     reg = 0.5 * (h1**2 + h2**2) if kind == TIKHONOV else huber(np.sqrt(h1**2 + h2**2), eps)
@@ -386,7 +386,7 @@ def energy_map(u, v, w, f, alpha, *, osm, mu, gamma, eps, eta, kind=HUBER):
 
 def minimiser(f, w, alpha, u0, v0, *, eta, mu, gamma, eps, osm=1.0, kind=HUBER, gtol=1e-9,
               max_outer=60, v_steps=3):
-    """A reference minimiser of E by block coordinate descent (MODEL.md 11), in NumPy.
+    """A reference minimiser of E by block coordinate descent (docs/model.md 11), in NumPy.
 
     Alternates the exact u-block minimiser (``u_block_minimiser``) with ``v_steps``
     explicit gradient steps of E in v, Armijo backtracking on the per-pixel energy

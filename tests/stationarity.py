@@ -1,7 +1,7 @@
 """Stationarity of a result: how close (u, v) is to a critical point of the exact energy.
 
 Per channel, ``||(dE/du, dE/dv)||_2`` over all pixels at the result divided by the same at
-the start (u0, v0) (MODEL.md 8). E is C^1 (Huber is differentiable), so
+the start (u0, v0) (docs/model.md 8). E is C^1 (Huber is differentiable), so
 
     dE/du = dS/du + gamma alpha (u - f)
     dE/dv = dS/dv + eta grad^T(grad v / max(eps, |grad v|))    (Huber-TV)

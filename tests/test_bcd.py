@@ -1,4 +1,4 @@
-"""The default solver: block coordinate descent with the multigrid u-solve (MODEL.md 11)."""
+"""The default solver: block coordinate descent with the multigrid u-solve (docs/model.md 11)."""
 
 import numpy as np
 import pytest

@@ -42,7 +42,7 @@ def test_energy_never_increases(rng, dtype):
     r = fuse(f, b, alpha, eta=0.5, max_iter=40, dtype=dtype)
     for e in r.energies:
         rise = np.diff(e) / e[:-1]
-        # float64: never; float32: rounding of at most 1e-6 relative (MODEL.md 10)
+        # float64: never; float32: rounding of at most 1e-6 relative (docs/model.md 10)
         assert np.all(rise <= (0 if dtype == np.float64 else 1e-6)), rise.max()
         assert e[-1] < e[0]
 
@@ -310,7 +310,7 @@ def test_stationarity_helper_falls_as_the_solver_runs(rng):
 
 
 def test_explicit_v_step_reaches_the_same_fixed_point(rng):
-    """v_step="explicit" (MODEL.md 9): no primal-dual loop, the same minimiser."""
+    """v_step="explicit" (docs/model.md 9): no primal-dual loop, the same minimiser."""
     f, b, alpha = small_problem(rng, (14, 13), 1)
     kw = dict(eta=0.5, mu=100.0, gamma=1.0, epsilon=0.05, tol=1e-12, max_iter=3000,
               solver="ipiano")

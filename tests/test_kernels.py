@@ -335,7 +335,7 @@ def test_huber_prox_loop_matches_reference(rng, dtype):
     """float64: the reference's iterations (423 to pd_tol 1e-6) and its result.
 
     float32: the residual has a rounding floor (rounding in x over a shrinking tau,
-    MODEL.md 10), measured between 3e-5 and 1e-4 on this problem (pd_tol 1e-4 stops at 47
+    docs/model.md 10), measured between 3e-5 and 1e-4 on this problem (pd_tol 1e-4 stops at 47
     iterations against the reference's 46, 3e-5 never stops), so at pd_tol 1e-6 the loop
     runs to its cap: the solver's plateau and floor rules, off here, are what stop it.
     x then matches the float64 reference run for the same 500 iterations to 1.5e-5, twice

@@ -1,4 +1,4 @@
-"""The paper scheme (MODEL.md 6) and the smooth regularisers: kernels and solver."""
+"""The paper scheme (docs/model.md 6) and the smooth regularisers: kernels and solver."""
 
 import numpy as np
 import pytest
@@ -159,7 +159,7 @@ def test_tikhonov_runs_no_primal_dual_and_descends(rng, scheme):
 
 
 def _total_variation(v):
-    """sum |grad v| with the forward differences of MODEL.md 2."""
+    """sum |grad v| with the forward differences of docs/model.md 2."""
     g1 = np.diff(v, axis=0, append=v[-1:])
     g2 = np.diff(v, axis=1, append=v[:, -1:])
     return float(np.sum(np.hypot(g1, g2)))
@@ -201,7 +201,7 @@ PUBLISHED = {1: (8.1756e3, 41), 2: (7.8428e3, 43), 3: (7.6414e3, 45), 4: (7.5607
 
 @needs(DATA)
 def test_published_run_first_ten_iterations_of_channel_one():
-    """MODEL.md 7: the authors' log for the red channel of the puppets example."""
+    """docs/model.md 7: the authors' log for the red channel of the puppets example."""
     import imageio.v3 as iio
 
     f = iio.imread(DATA / "1_foreground.png")[..., 0]

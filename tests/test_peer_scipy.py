@@ -33,7 +33,7 @@ def test_sparse_grad_is_adjoint_and_osmosis_matrix_is_the_stencil():
     assert np.array_equal(g1.reshape(h, w)[:-1], np.diff(x2, axis=0))
     assert not g1.reshape(h, w)[-1].any() and not g2.reshape(h, w)[:, -1].any()
 
-    # MODEL.md 6.1 written out with zero-padded half-grid drifts.
+    # docs/model.md 6.1 written out with zero-padded half-grid drifts.
     v = 1 + rng.random((h, w))
     u = 1 + rng.random((h, w))
     d1 = np.zeros((h + 1, w))
@@ -96,7 +96,7 @@ def test_copy_kernel_and_bandwidth():
 
 @pytest.mark.slow
 def test_reproduces_published_puppets_log():
-    """MODEL.md section 7: red channel, first 10 iterations of the authors' log."""
+    """docs/model.md section 7: red channel, first 10 iterations of the authors' log."""
     iio = pytest.importorskip("imageio.v3")
     if not (DATA / "1_alpha.png").exists():
         pytest.skip(f"{DATA} not found")

@@ -32,8 +32,8 @@ MAX_SIDE = 48
 
 # Rises of E between iterations, relative to E: measured at most 0.74 eps (1.6e-16) in
 # float64 and 3.8 eps (4.6e-7) in float32. The energy is a float64 sum of per-pixel
-# terms computed in the working dtype (MODEL.md 10), so it carries a few ulps of that
-# dtype; 8 eps of float32 is MODEL.md 10's "at most 1e-6 relative per iteration".
+# terms computed in the working dtype (docs/model.md 10), so it carries a few ulps of that
+# dtype; 8 eps of float32 is docs/model.md 10's "at most 1e-6 relative per iteration".
 RISE_EPS = 8
 # fastosmosis.energy at the result against the energy fuse reported for it: measured at
 # most 1.8 eps (4.1e-16) in float64 and 0.38 eps (4.5e-8) in float32. The same u, v,
@@ -154,7 +154,7 @@ def problems(draw, *, blur=True, solvers=("bcd", "ipiano"), other_v_step=True):
 
 
 def effective_alpha(alpha, shape, alpha_blur):
-    """The alpha fuse uses, H x W x C (MODEL.md 1: blurred as gaussian_filter((alpha ==
+    """The alpha fuse uses, H x W x C (docs/model.md 1: blurred as gaussian_filter((alpha ==
     1), sigma) per 2-D channel), so that it lines up with f."""
     a = alpha if alpha.ndim == 3 else np.repeat(alpha[..., None], 1 if len(shape) == 2
                                                else shape[2], axis=2)
@@ -165,7 +165,7 @@ def effective_alpha(alpha, shape, alpha_blur):
 
 
 def start_energy(f, b, alpha, model):
-    """E(u0, v0) per channel: init "foreground" starts at u0 = f, v0 = w (MODEL.md 1)."""
+    """E(u0, v0) per channel: init "foreground" starts at u0 = f, v0 = w (docs/model.md 1)."""
     a = effective_alpha(alpha, f.shape, model["alpha_blur"])
     f3 = f if f.ndim == 3 else f[..., None]
     b3 = b if b.ndim == 3 else b[..., None]
