@@ -22,7 +22,7 @@ import numpy as np
 from ..io import ImageFileError, check_destination, check_output, encode_image, write_files_atomic
 from .console import Console, Progress, shape_text
 from .flags import add_fuse_flags, add_input_arguments, fuse_kwargs, number
-from .inputs import read_inputs
+from .inputs import compile_first, read_inputs
 
 
 def register(subparsers):
@@ -65,6 +65,11 @@ def run(args) -> int:
     kwargs = fuse_kwargs(args)
     sigma = kwargs.pop("alpha_blur", None)  # blurred here, once, for every method
     schemes = (kwargs.pop("scheme"),) if "scheme" in kwargs else SCHEMES
+    for scheme in schemes:  # before reading the inputs, as fuse does (and says so)
+        opts = dict(kwargs, scheme=scheme)
+        if scheme == "paper" and opts.get("solver") == "bcd":
+            del opts["solver"]  # the paper scheme is its iPiano run
+        compile_first(console, opts)
     (f, b, alpha), (f_info, _, _), _ = read_inputs(
         args.foreground, args.background, args.alpha, console)
     f, b, alpha = (np.asarray(x, dtype=np.float64) for x in (f, b, alpha))
