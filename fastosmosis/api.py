@@ -1,8 +1,9 @@
 """Public API: ``fuse`` and ``energy``.
 
-Validates and converts the inputs (scikit-image conventions: uint8 / 255, uint16 / 65535,
-floats as given), prepares each channel (offset, alpha blur, target w, initialisation,
-docs/model.md 1) and hands it to the block-iPiano driver.
+Checks the inputs and parameters (``validation``, ``model``), prepares each channel
+(offset, alpha blur, target w, initialisation: docs/model.md 1, ``_problem``) and hands
+it to the solver that the options name (``_solvers``), channels side by side where they
+fit (``_threads``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._solvers import (
 from .kernels.compile import precompile as compile_kernels
 from .model import Model, SolverOptions
 from .validation import (
+    DTYPES,  # noqa: F401  (the working precisions, with the other choices here)
     channels_last,
     check_channel_axis,
     check_choice,
@@ -35,7 +37,6 @@ from .validation import (
 )
 
 INITS = ("foreground", "blend", "mean")
-DTYPES = (np.float32, np.float64)
 
 
 @dataclass

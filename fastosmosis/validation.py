@@ -92,6 +92,9 @@ def check_choice(name, value, choices):
         raise ValueError(f"{name}: unknown value {value!r}; expected one of {choices}")
 
 
+DTYPES = (np.float32, np.float64)  # the working precisions
+
+
 def resolve_dtype(dtype):
     """The NumPy scalar type float32 or float64 that ``dtype`` names; else ValueError."""
     try:
@@ -99,7 +102,7 @@ def resolve_dtype(dtype):
     except TypeError:
         raise TypeError(f"dtype: unknown dtype {dtype!r}; expected float32 or float64") \
             from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    if dt not in tuple(map(np.dtype, DTYPES)):
         raise ValueError(f"dtype: expected float32 or float64, got {dt}")
     return dt.type
 
