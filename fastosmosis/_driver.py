@@ -162,7 +162,7 @@ class _Scheme:
         return self.paper
 
 
-SCHEMES = {
+SCHEME_RULES = {  # per name of model.SCHEMES
     "exact": _Scheme(paper=False, slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta),
     "paper": _Scheme(paper=True, slack_per_pixel=1e-10, kappa=lambda eps, eta: eps),
 }
@@ -203,7 +203,7 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
     tol, gtol, max_iter, pd_tol_rel = options.tol, options.gtol, options.max_iter, \
         options.pd_tol_rel
     pd_tol = options.pd_tol
-    sch = SCHEMES[options.scheme]
+    sch = SCHEME_RULES[options.scheme]
     shape, dtype = f.shape, f.dtype
     h = shape[0]
     slack = sch.slack_per_pixel * f.size
