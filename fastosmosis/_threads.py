@@ -29,15 +29,14 @@ from pathlib import Path
 
 import numba
 
-# threads of one channel: one per this many pixels, at least one (measured on 2 cores:
-# below ~250 000 pixels a second thread saves nothing with TBB and costs up to 2.3x with
-# OpenMP; bench/README.md)
+# threads of one channel: one per this many pixels, at least one (below it a second
+# thread saved nothing, or cost time; bench/README.md)
 PIXELS_PER_THREAD = 250_000
 # channels side by side only from this size on: below, the calls of the Python driver
 # and the threading layer's set-up per pass (TBB makes a task arena per call) dominate
 MIN_SIDE_BY_SIDE = 100_000
-# OpenMP first: measured against TBB (which Numba tries first where it is installed),
-# 1.03-1.3x faster when the machine is quiet and as fast beside a busy process
+# OpenMP first: faster than TBB (which Numba tries first where it is installed) when
+# the machine is quiet, and as fast beside a busy process (bench/README.md)
 PREFERRED_LAYERS = ("omp", "tbb", "workqueue")
 THREAD_SAFE_LAYERS = ("tbb", "omp")  # layers that take kernels from several threads
 
@@ -97,8 +96,8 @@ def running_elsewhere(samples=3, interval=0.002):
 def share(threads):
     """``threads`` for parallel passes, fewer where other processes keep some of this
     process's CPUs busy: a pass waits for its slowest thread, and a thread that shares
-    its CPU with a busy process waits a scheduler time slice, pass after pass (on 2
-    cores with one busy neighbour, 2 threads took 1.1-1.3x the time of 1)."""
+    its CPU with a busy process waits a scheduler time slice, pass after pass
+    (bench/README.md, "Issue 14")."""
     if threads <= 1:
         return threads
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else threads
