@@ -26,6 +26,7 @@ import os
 import sys
 import time
 
+from .._optional import MissingDependencyError
 from . import compare, demo, fuse
 from .console import PROG, Progress, describe, isatty
 from .flags import Parser, add_fuse_flags, fuse_kwargs, fuse_options, library_choices
@@ -80,7 +81,8 @@ def main(argv=None) -> int:
         newline = "\n" if isatty(sys.stderr) else ""  # after the ^C the terminal echoed
         print(f"{newline}{PROG}: interrupted; no output written", file=sys.stderr, flush=True)
         return 130
-    except (TypeError, ValueError, OSError) as exc:  # ImageFileError is a ValueError
+    except (TypeError, ValueError, OSError, MissingDependencyError) as exc:
+        # ImageFileError is a ValueError; MissingDependencyError names the extra to install
         print(f"{PROG}: error: {describe(exc)}", file=sys.stderr, flush=True)
         return 2
 
