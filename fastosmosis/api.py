@@ -150,8 +150,10 @@ def fuse(foreground, background, alpha, *, eta=0.1, mu=100.0, gamma=1.0, epsilon
     alpha_blur : float or None
         If set, alpha is replaced by ``gaussian_filter((alpha == 1), alpha_blur)``.
     scheme : {"exact", "paper"}
-        "exact": exact gradients and proxes of the discrete energy, so that every
-        accepted step decreases the energy reported. "paper": the authors' reference
+        "exact": exact gradients and proxes of the discrete energy; with solver "bcd"
+        every accepted step decreases the energy reported (iPiano's inertia decreases
+        E + delta |x - x_prev|^2, so E can rise between its iterations, never above
+        the start). "paper": the authors' reference
         discretisation and algorithm, which reproduces their published run but whose
         v-gradient is not the gradient of the energy (solver "ipiano" only).
     solver : {"bcd", "ipiano"} or None
