@@ -143,29 +143,109 @@ class Backtracking:
         return self.retries >= MAX_RETRIES
 
 
-@dataclass(frozen=True)
-class _Scheme:
-    """What differs between the schemes (docs/model.md 5 and 6)."""
+class _Passes:
+    """The kernels of one scheme at one channel: the gradients and energy at (u, v), and
+    the descent gaps of the pending blocks (docs/model.md 5 and 6). ``gu``, ``gv`` hold
+    the gradients of the last :meth:`evaluate`."""
 
-    paper: bool  # its own gradients, tests at the current (u, v) on every pass
-    slack_per_pixel: float
-    kappa: object  # (epsilon, eta) -> the dual step's denominator factor
+    slack_per_pixel = 0.0
+    moves_at_once = False  # accepted blocks move at the end of the iteration
 
-    def accepts(self, gap):
-        """The descent test: gap <= 0 (exact, docs/model.md 5), gap < 0 (paper, 6.3)."""
-        return gap < 0.0 if self.paper else gap <= 0.0
+    def __init__(self, f, alpha, w, model, v_step):
+        shape, dtype = f.shape, f.dtype
+        h = shape[0]
+        self.f, self.alpha, self.w, self.model = f, alpha, w, model
+        self.smooth_reg = model.smooth_kind(v_step)  # R in the explicit v-step (or none)
+        self.gu, self.gv = np.empty(shape, dtype), np.empty(shape, dtype)
+        self.partial = np.empty((h, 8))
+        self.rows_per_block = block_rows(h)
+        self.rows = np.empty((-(-h // self.rows_per_block), K.ROW_BUFFERS, shape[1]), dtype)
+        self.slack = self.slack_per_pixel * f.size
 
-    @property
-    def moves_at_once(self):
-        """Whether an accepted block moves at once (paper) or both at the end of the
-        iteration (exact)."""
-        return self.paper
+    @staticmethod
+    def kappa(epsilon, eta):
+        """The Huber prox's dual-step factor (docs/model.md 5.1)."""
+        return epsilon / eta
+
+    @staticmethod
+    def accepts(gap):
+        """The descent test (docs/model.md 5): gap <= 0."""
+        return gap <= 0.0
 
 
-SCHEME_RULES = {  # per name of model.SCHEMES
-    "exact": _Scheme(paper=False, slack_per_pixel=0.0, kappa=lambda eps, eta: eps / eta),
-    "paper": _Scheme(paper=True, slack_per_pixel=1e-10, kappa=lambda eps, eta: eps),
-}
+class _ExactPasses(_Passes):
+    """docs/model.md 5: exact gradients; both tests at the iterate of the iteration's
+    start, whose S and R :meth:`evaluate` keeps."""
+
+    def evaluate(self, u, v):
+        """Gradients at (u, v) into gu, gv; returns (E, |grad E|) there."""
+        m = self.model
+        so, sm, sf, r, gn = K.gradient_energy(
+            u, v, self.w, self.f, self.alpha, m.osm, m.mu, m.gamma, m.eta,
+            m.eta if self.smooth_reg else 0.0, m.epsilon, m.kind, self.gu, self.gv,
+            self.rows, self.rows_per_block, self.partial)
+        self.s_start, self.r_start = so + sm, r
+        return so + sm + sf + m.eta * r, math.sqrt(gn)
+
+    def gaps(self, u, v, p1, p2, v_start, test_u, test_v, lip_u, lip_v):
+        """The descent gaps of the candidates p1 (u) and p2 (v) where ``test_u``,
+        ``test_v``; a v-step that leaves v > 0 gets an infinite gap: E is defined for
+        v > 0 only (v |grad(u/v)|^2 is unbounded below)."""
+        m = self.model
+        su, ipu, squ, sv, ipv, sqv, rp, v_min = K.descent_pair(
+            p1, p2, u, v, self.w, self.gu, self.gv, m.osm, m.mu, m.epsilon,
+            self.smooth_reg, test_u, test_v, self.rows, self.rows_per_block, self.partial)
+        gap_u = su - self.s_start - ipu - 0.5 * lip_u * squ
+        gap_v = sv - self.s_start - ipv - 0.5 * lip_v * sqv
+        if self.smooth_reg:
+            gap_v += m.eta * (rp - self.r_start)
+        return gap_u, (gap_v if v_min > 0.0 else math.inf)
+
+
+class _PaperPasses(_Passes):
+    """docs/model.md 6: the authors' gradients; tests on every pass at the current
+    (u, v), an accepted block moving at once, accepted below a slack of 1e-10 N."""
+
+    slack_per_pixel = 1e-10
+    moves_at_once = True
+
+    @staticmethod
+    def kappa(epsilon, eta):
+        return epsilon
+
+    @staticmethod
+    def accepts(gap):
+        """The paper's descent test (docs/model.md 6.3): gap < 0."""
+        return gap < 0.0
+
+    def evaluate(self, u, v):
+        """The paper's gradients at (u, v) into gu, gv; returns (E, NaN): the scheme
+        does not compute |grad E|."""
+        m = self.model
+        so, sm, sf, r = K.paper_gradients(u, v, self.w, self.f, self.alpha, m.osm, m.mu,
+                                          m.gamma, m.epsilon, m.kind, self.gu, self.gv,
+                                          self.partial)
+        if self.smooth_reg:
+            K.reg_gradient_add(v, self.smooth_reg, m.eta, m.epsilon, self.gv, self.partial)
+        return so + sm + sf + m.eta * r, math.nan
+
+    def gaps(self, u, v, p1, p2, v_start, test_u, test_v, lip_u, lip_v):
+        m = self.model
+        # until a block moves, gu and gv hold the paper gradients at this (u, v), the
+        # ones the tests would compute (gv without a smooth regulariser's part)
+        fresh = test_u and test_v
+        s0, su, ipu, squ, sv, ipv, sqv, v_min = K.paper_tests(
+            p1, p2, u, v, v_start, self.w, self.gu, self.gv, m.osm, m.mu, test_u,
+            test_v, fresh, fresh and not self.smooth_reg, self.partial)
+        if self.smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
+            rp, rv, rip = K.reg_descent(v, p2, self.smooth_reg, m.epsilon, self.partial)
+            sv, ipv = sv + m.eta * (rp - rv), ipv + m.eta * rip
+        gap_u = su - s0 - ipu - 0.5 * lip_u * squ - self.slack
+        gap_v = sv - s0 - ipv - 0.5 * lip_v * sqv - self.slack
+        return gap_u, (gap_v if v_min > 0.0 else math.inf)
+
+
+SCHEME_PASSES = {"exact": _ExactPasses, "paper": _PaperPasses}  # per name of model.SCHEMES
 
 
 def kernels(*, paper, prox, smooth):
@@ -179,6 +259,70 @@ def kernels(*, paper, prox, smooth):
     return own + (K.u_step_prox, K.v_step) + ((K.huber_prox,) if prox else ())
 
 
+class _Iterates:
+    """(u, v), the previous iterate and the candidates' buffers, swapped by reference."""
+
+    def __init__(self, u0, v0, others):
+        # u0, v0 are taken over as work arrays unless they alias another input
+        self.u = u0.copy() if any(np.may_share_memory(u0, x) for x in others + (v0,)) else u0
+        self.v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
+        self.u_prev, self.v_prev = u0.copy(), v0.copy()
+        self.p1, self.vd = np.empty_like(u0), np.empty_like(v0)
+
+    def take_u(self):
+        """x_prev <- x, x <- p1, recycling the old x_prev as the next candidate."""
+        self.u_prev, self.u, self.p1 = self.u, self.p1, self.u_prev
+
+    def take_v(self, prox):
+        """The same for v: the step itself, or the prox's result."""
+        if prox is None:
+            self.v_prev, self.v, self.vd = self.v, self.vd, self.v_prev
+        else:
+            self.v_prev, self.v = self.v, prox.take_result(self.v_prev)
+
+
+def _iteration(x, passes, prox, bt_u, bt_v, gamma):
+    """One block iPiano iteration: backtracked steps of both blocks until both descent
+    tests accept (docs/model.md 5; 6 for the paper scheme). Returns (primal-dual
+    iterations in all, those of the accepted v-step), or None where backtracking gave up.
+    """
+    f, alpha, gu, gv = passes.f, passes.alpha, passes.gu, passes.gv
+    v_start = x.v
+    done_u = done_v = False
+    bt_u.retries = bt_v.retries = 0
+    pd_total = pd_last = 0
+    p2 = x.v  # no v candidate yet; the tests skip a block they are not asked for
+    while not (done_u and done_v):
+        if not done_u:
+            a1 = step_size(BETA, bt_u.lip)
+            K.u_step_prox(x.u, x.u_prev, gu, f, alpha, a1, BETA, gamma, x.p1)
+        if not done_v:
+            a2 = step_size(BETA, bt_v.lip)
+            K.v_step(x.v, x.v_prev, gv, a2, BETA, x.vd)
+            if prox is None:
+                p2 = x.vd
+            else:
+                p2, pd_last = prox(x.vd, a2)
+                pd_total += pd_last
+        # both pending tests at the same (u, v), then the accepted blocks move
+        gap_u, gap_v = passes.gaps(x.u, x.v, x.p1, p2, v_start, not done_u, not done_v,
+                                   bt_u.lip, bt_v.lip)
+        ok_u = not done_u and bt_u.update(passes.accepts(gap_u))
+        ok_v = not done_v and bt_v.update(passes.accepts(gap_v))
+        done_u, done_v = done_u or ok_u, done_v or ok_v
+        if passes.moves_at_once:
+            if ok_u:
+                x.take_u()
+            if ok_v:
+                x.take_v(prox)
+        if bt_u.exhausted or bt_v.exhausted:
+            return None
+    if not passes.moves_at_once:
+        x.take_u()
+        x.take_v(prox)
+    return pd_total, pd_last
+
+
 def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channel=0,
                   callback=None):
     """Minimise E(u, v) of docs/model.md 3 (``model``, a :class:`~fastosmosis.model.Model`)
@@ -187,138 +331,45 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
 
     All arrays are C-contiguous 2-D of one float dtype with the offset added; u0 and v0
     become work arrays (the caller hands them over) unless they alias another argument,
-    the others are not modified. ``scheme`` "exact" tests both blocks at the iterate of
-    the start of the iteration and accepts on gap <= 0; "paper" (docs/model.md 6) tests on
-    every pass at the current (u, v), with its own gradient terms recomputed there,
-    moves an accepted block at once and accepts when the gap is below a slack of
-    1e-10 N (strictly). Huber-TV is taken by the primal-dual prox (``v_step="prox"``) or
-    in the explicit v-step, Tikhonov always in the explicit v-step. The stationarity
-    (and ``gtol``) is measured against ``gnorm_ref``, by default the norm of the
-    energy's gradient at (u0, v0). ``pd_tol_rel`` ties the primal-dual tolerance to the
-    outer progress: iteration n stops the prox at ``max(pd_tol, pd_tol_rel * s)``, with s
-    the stationarity after iteration n - 1 (1 at the start).
+    the others are not modified. What differs between the schemes is their passes
+    object (``SCHEME_PASSES``). Huber-TV is taken by the primal-dual prox
+    (``v_step="prox"``) or in the explicit v-step, Tikhonov always in the explicit
+    v-step. The stationarity (and ``gtol``) is measured against ``gnorm_ref``, by default
+    |grad E(u0, v0)|. ``pd_tol_rel`` ties the primal-dual tolerance to the outer progress:
+    iteration n stops the prox at ``max(pd_tol, pd_tol_rel * s)``, with s the
+    stationarity after iteration n - 1 (1 at the start).
     """
     start = time.perf_counter()
-    eta, mu, gamma, epsilon, osm = model.eta, model.mu, model.gamma, model.epsilon, model.osm
-    tol, gtol, max_iter, pd_tol_rel = options.tol, options.gtol, options.max_iter, \
-        options.pd_tol_rel
-    pd_tol = options.pd_tol
-    sch = SCHEME_RULES[options.scheme]
-    shape, dtype = f.shape, f.dtype
-    h = shape[0]
-    slack = sch.slack_per_pixel * f.size
-    # u0, v0 are taken over as work arrays unless they alias another input
-    others = (f, alpha, w)
-    u = u0.copy() if any(np.may_share_memory(u0, x) for x in others + (v0,)) else u0
-    v = v0.copy() if any(np.may_share_memory(v0, x) for x in others) else v0
-    u_prev, v_prev = u0.copy(), v0.copy()
-    gu, gv, p1, vd = (np.empty(shape, dtype) for _ in range(4))
-    partial = np.empty((h, 8))
-    rows_per_block = block_rows(h)
-    rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, shape[1]), dtype)
-    reg_kind = model.kind
-    smooth_reg = model.smooth_kind(options.v_step)  # R in the explicit v-step (or none)
+    tol, gtol, pd_tol_rel = options.tol, options.gtol, options.pd_tol_rel
+    passes = SCHEME_PASSES[options.scheme](f, alpha, w, model, options.v_step)
+    x = _Iterates(u0, v0, (f, alpha, w))
     prox = None
     if model.takes_prox(options.v_step):
-        prox = HuberProx(shape, dtype, eta=eta, kappa=sch.kappa(epsilon, eta),
-                         pd_tol=pd_tol, pd_max_iter=options.pd_max_iter,
-                         warm_start=options.warm_start)
-
-    # evaluate(): gradients at (u, v) into gu, gv; returns (S(u, v), R(v), E(u, v),
-    # |grad E|), the last NaN for the paper scheme, which does not compute it.
-    # gaps(): the descent gaps of the pending blocks. A v-step that leaves v > 0 gets an
-    # infinite gap: E is defined for v > 0 only (v |grad(u/v)|^2 is unbounded below).
-    if sch.paper:  # docs/model.md 6
-        def evaluate():
-            so, sm, sf, r = K.paper_gradients(u, v, w, f, alpha, osm, mu, gamma, epsilon,
-                                              reg_kind, gu, gv, partial)
-            if smooth_reg:
-                K.reg_gradient_add(v, smooth_reg, eta, epsilon, gv, partial)
-            return so + sm, r, so + sm + sf + eta * r, math.nan
-
-        def gaps(test_u, test_v, p2, v_start):
-            # until a block moves, gu and gv hold the paper gradients at this (u, v), the
-            # ones the tests would compute (gv without a smooth regulariser's part)
-            fresh = test_u and test_v
-            s0, su, ipu, squ, sv, ipv, sqv, v_min = K.paper_tests(
-                p1, p2, u, v, v_start, w, gu, gv, osm, mu, test_u, test_v, fresh,
-                fresh and not smooth_reg, partial)
-            if smooth_reg and test_v:  # the paper test's gradient lacks the regulariser
-                rp, rv, rip = K.reg_descent(v, p2, smooth_reg, epsilon, partial)
-                sv, ipv = sv + eta * (rp - rv), ipv + eta * rip
-            gap_u = su - s0 - ipu - 0.5 * bt_u.lip * squ - slack
-            gap_v = sv - s0 - ipv - 0.5 * bt_v.lip * sqv - slack
-            return gap_u, (gap_v if v_min > 0.0 else math.inf)
-    else:  # docs/model.md 5: both tests at the iterate of the iteration's start
-        def evaluate():
-            so, sm, sf, r, gn = K.gradient_energy(
-                u, v, w, f, alpha, osm, mu, gamma, eta, eta if smooth_reg else 0.0, epsilon,
-                reg_kind, gu, gv, rows, rows_per_block, partial)
-            return so + sm, r, so + sm + sf + eta * r, math.sqrt(gn)
-
-        def gaps(test_u, test_v, p2, v_start):
-            su, ipu, squ, sv, ipv, sqv, rp, v_min = K.descent_pair(
-                p1, p2, u, v, w, gu, gv, osm, mu, epsilon, smooth_reg, test_u, test_v, rows,
-                rows_per_block, partial)
-            gap_u = su - s_start - ipu - 0.5 * bt_u.lip * squ
-            gap_v = sv - s_start - ipv - 0.5 * bt_v.lip * sqv
-            if smooth_reg:
-                gap_v += eta * (rp - r_start)
-            return gap_u, (gap_v if v_min > 0.0 else math.inf)
-
+        prox = HuberProx(f.shape, f.dtype, eta=model.eta,
+                         kappa=passes.kappa(model.epsilon, model.eta), pd_tol=options.pd_tol,
+                         pd_max_iter=options.pd_max_iter, warm_start=options.warm_start)
     bt_u, bt_v = Backtracking(), Backtracking()
     energies, pd_counts, pd_accepted, stationarity = [], [], [], []
-    s_start, r_start, e_prev, g0 = evaluate()
+    e_prev, g0 = passes.evaluate(x.u, x.v)
     g0 = g0 if gnorm_ref is None else gnorm_ref
     reason = STOP_MAX_ITER
-    for n in range(1, max_iter + 1):
+    for n in range(1, options.max_iter + 1):
         if e_prev == 0.0:
             reason = STOP_ZERO
             break
-        v_start = v
-        done_u = done_v = False
-        bt_u.retries = bt_v.retries = 0
-        pd_total = pd_last = 0
-        p2 = v  # no v candidate yet; the tests skip a block they are not asked for
-        while not (done_u and done_v):
-            if not done_u:
-                a1 = step_size(BETA, bt_u.lip)
-                K.u_step_prox(u, u_prev, gu, f, alpha, a1, BETA, gamma, p1)
-            if not done_v:
-                a2 = step_size(BETA, bt_v.lip)
-                K.v_step(v, v_prev, gv, a2, BETA, vd)
-                if prox is None:
-                    p2 = vd
-                else:
-                    if pd_tol_rel is not None:
-                        progress = stationarity[-1] if stationarity else 1.0
-                        prox.pd_tol = max(pd_tol, pd_tol_rel * progress)
-                    p2, pd_last = prox(vd, a2)
-                    pd_total += pd_last
-            # both pending tests at the same (u, v), then the accepted blocks move
-            gap_u, gap_v = gaps(not done_u, not done_v, p2, v_start)
-            ok_u = not done_u and bt_u.update(sch.accepts(gap_u))
-            ok_v = not done_v and bt_v.update(sch.accepts(gap_v))
-            done_u, done_v = done_u or ok_u, done_v or ok_v
-            if sch.moves_at_once:
-                if ok_u:
-                    u_prev, u, p1 = u, p1, u_prev
-                if ok_v:
-                    v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
-            if bt_u.exhausted or bt_v.exhausted:
-                break
-        if not (done_u and done_v):
+        if prox is not None and pd_tol_rel is not None:
+            progress = stationarity[-1] if stationarity else 1.0
+            prox.pd_tol = max(options.pd_tol, pd_tol_rel * progress)
+        counts = _iteration(x, passes, prox, bt_u, bt_v, model.gamma)
+        if counts is None:
             reason = STOP_BACKTRACKING
             break
-        if not sch.moves_at_once:  # x_prev <- x, x <- p, recycling the buffers
-            u_prev, u, p1 = u, p1, u_prev
-            v_prev, v, vd = _accept_v(v, v_prev, vd, prox)
         # the next iteration's gradients, and the energy E_n at the new iterate
-        s_start, r_start, e, g = evaluate()
+        e, g = passes.evaluate(x.u, x.v)
         energies.append(e)
         stationarity.append(g / g0 if g0 > 0 else 0.0)
-        pd_counts.append(pd_total)
-        pd_accepted.append(pd_last)
+        pd_counts.append(counts[0])
+        pd_accepted.append(counts[1])
         if callback is not None and callback(channel, n, e) is False:
             reason = STOP_CALLBACK
             break
@@ -329,18 +380,11 @@ def solve_channel(f, alpha, w, u0, v0, model, options, *, gnorm_ref=None, channe
             reason = STOP_STATIONARITY
             break
         e_prev = e
-    return ChannelSolution(u=u, v=v, energies=np.asarray(energies, dtype=np.float64),
+    return ChannelSolution(u=x.u, v=x.v, energies=np.asarray(energies, dtype=np.float64),
                            pd_iterations=np.asarray(pd_counts, dtype=np.int64),
                            pd_accepted=np.asarray(pd_accepted, dtype=np.int64),
                            stationarity=np.asarray(stationarity, dtype=np.float64),
                            stop_reason=reason, seconds=time.perf_counter() - start)
-
-
-def _accept_v(v, v_prev, vd, prox):
-    """(v_prev, v, vd) after accepting the v-step, the old v_prev buffer recycled."""
-    if prox is None:  # the step itself is the new v
-        return v, vd, v_prev
-    return v, prox.take_result(v_prev), vd
 
 
 def gradient_norm(f, alpha, w, u, v, model):
@@ -349,9 +393,8 @@ def gradient_norm(f, alpha, w, u, v, model):
     h, wd = f.shape
     rows_per_block = block_rows(h)
     rows = np.empty((-(-h // rows_per_block), K.ROW_BUFFERS, wd), f.dtype)
-    gu, gv = np.empty_like(f), np.empty_like(f)
     m = model
     t = K.gradient_energy(u, v, w, f, alpha, m.osm, m.mu, m.gamma, m.eta, 0.0, m.epsilon,
-                          m.kind, gu,
-                          gv, rows, rows_per_block, np.empty((h, 8)))
+                          m.kind, np.empty_like(f), np.empty_like(f), rows, rows_per_block,
+                          np.empty((h, 8)))
     return math.sqrt(t[4])
