@@ -8,6 +8,14 @@ from the foreground ``f``, ``alpha = 0`` where it should come from the backgroun
   cloning of ``b``'s region ``{alpha < threshold}`` into ``f``.
 - :func:`linear_osmosis`: the steady state of the classic linear osmosis filter (Weickert,
   Hagenburg, Breuss, Vogel 2013) with the drift of ``f`` and ``b`` glued along alpha.
+- :func:`guided_fusion`: guided-filter fusion (Li, Kang, Hu 2013), in
+  :mod:`fastosmosis._guided_fusion`.
+- :func:`structure_aware`: structure-aware fusion (Li, Xie, Zhou, Han, Zhan 2018), in
+  :mod:`fastosmosis._structure_fusion`.
+- :func:`spectral_fusion`: nonlinear spectral fusion by the TV spectral decomposition
+  (Benning et al. 2017), in :mod:`fastosmosis._spectral_fusion`.
+
+The last three are fusion methods of two whole images; each says how alpha enters.
 
 Both linear problems are solved with a sparse direct factorisation (SuperLU through
 ``scipy.sparse.linalg.splu``), not with an iterative solver, because at the sizes the
@@ -24,44 +32,18 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .validation import as_float
+from ._baseline_inputs import check_inputs
+from ._guided_fusion import guided_fusion
+from ._spectral_fusion import spectral_fusion, tv_spectral
+from ._structure_fusion import structure_aware
 
-__all__ = ["direct_matting", "poisson", "linear_osmosis"]
+__all__ = ["direct_matting", "poisson", "linear_osmosis", "guided_fusion", "structure_aware",
+           "spectral_fusion", "tv_spectral"]
 
 _RTOL = 1e-10  # relative residual every linear solve must reach
 _REFINE = 5  # at most this many steps of iterative refinement
 _ALPHA_ONE = 1.0 - 1e-6  # alpha at or above this counts as "from f" for the drift
 _ALPHA_ZERO = 1e-6  # alpha at or below this counts as "from b"
-
-
-# ---------------------------------------------------------------------------
-# validation and conversion (docs/model.md section 1)
-
-
-def _validate(foreground, background, alpha):
-    """Checked float64 copies (f, b, alpha), all H x W x C (C = 1 for grey), and a
-    function that gives a result back the shape of the foreground."""
-    f = as_float(foreground, "foreground")
-    b = as_float(background, "background")
-    alpha = as_float(alpha, "alpha")
-    if b.shape != f.shape:
-        raise ValueError(f"background: shape {b.shape} differs from the foreground's "
-                         f"{f.shape}")
-    if alpha.shape != f.shape and alpha.shape != f.shape[:2]:
-        raise ValueError(f"alpha: shape {alpha.shape} must be {f.shape[:2]}"
-                         + (f" or {f.shape}" if f.ndim == 3 else ""))
-    if alpha.max() > 1:
-        raise ValueError("alpha: values must lie in [0, 1]")
-    grey = f.ndim == 2
-    if grey:
-        f, b = f[..., None], b[..., None]
-    if alpha.ndim == 2:
-        alpha = np.broadcast_to(alpha[..., None], f.shape)
-
-    def back(u):
-        return u[..., 0] if grey else u
-
-    return f, b, alpha, back
 
 
 # ---------------------------------------------------------------------------
@@ -121,7 +103,7 @@ def direct_matting(foreground, background, alpha):
     numpy.ndarray
         float64, the shape of ``f``.
     """
-    f, b, alpha, back = _validate(foreground, background, alpha)
+    f, b, alpha, back = check_inputs(foreground, background, alpha)
     return back(alpha * f + (1.0 - alpha) * b)
 
 
@@ -204,7 +186,7 @@ def poisson(foreground, background, alpha, *, threshold=0.5, mixed=False):
     ValueError
         On bad input, or if R covers a whole channel (nothing outside R fixes u).
     """
-    f, b, alpha, back = _validate(foreground, background, alpha)
+    f, b, alpha, back = check_inputs(foreground, background, alpha)
     u = f.copy()
     factors = []  # (region, A, lu, inside): one factorisation per distinct region
     for c in range(f.shape[2]):
@@ -292,7 +274,7 @@ def linear_osmosis(foreground, background, alpha, *, offset=1.0):
     numpy.ndarray
         float64, the shape of ``f``.
     """
-    f, b, alpha, back = _validate(foreground, background, alpha)
+    f, b, alpha, back = check_inputs(foreground, background, alpha)
     if not (np.isfinite(offset) and offset > 0):
         raise ValueError(f"offset: must be a positive number, got {offset!r}")
     H, W, C = f.shape

@@ -9,15 +9,22 @@ GCM is 0 where a channel is 0. The image being scored, u1, is therefore clipped 
 [1/255, 1] first (a fusion result is not clipped, and an 8-bit file of it could not
 hold less than 1/255 other than 0); the reference u2 is used as it is, and the pixels
 where it has a zero channel are left out (NaN in the map).
+
+The two no-reference scores of Table I live in their own modules and are exported
+here: :func:`brisque` (OpenCV's BRISQUE, optional extra ``brisque``) and :func:`fmi`
+(Haghighat and Razian's Fast-FMI).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._brisque import BRISQUE_CHANNELS, brisque
+from ._fmi import FMI_FEATURES, TABLE_I_FEATURE, fmi
 from .validation import as_float
 
-__all__ = ["chromaticity_error", "chromaticity_score", "chromaticity_left_out"]
+__all__ = ["chromaticity_error", "chromaticity_score", "chromaticity_left_out", "brisque",
+           "BRISQUE_CHANNELS", "fmi", "FMI_FEATURES", "TABLE_I_FEATURE"]
 
 _U1_MIN = 1.0 / 255.0
 

@@ -1,9 +1,21 @@
-"""Baselines: direct matting, Poisson image editing, linear osmosis."""
+"""Baselines: direct matting, Poisson image editing, linear osmosis, guided-filter,
+structure-aware and nonlinear spectral fusion."""
 
 import numpy as np
 import pytest
 
-from fastosmosis.baselines import direct_matting, linear_osmosis, poisson
+from fastosmosis._guided_fusion import guided_fusion_weights
+from fastosmosis._spectral_fusion import spectral_times, tv_flow
+from fastosmosis._structure_fusion import domain_transform_rf, structure_aware_weights
+from fastosmosis.baselines import (
+    direct_matting,
+    guided_fusion,
+    linear_osmosis,
+    poisson,
+    spectral_fusion,
+    structure_aware,
+    tv_spectral,
+)
 
 
 def _rng(seed=0):
@@ -28,7 +40,8 @@ def _disc_alpha(H, W, centre, radius):
 # validation, shared by the three
 
 
-@pytest.mark.parametrize("method", [direct_matting, poisson, linear_osmosis])
+@pytest.mark.parametrize("method", [direct_matting, poisson, linear_osmosis, guided_fusion,
+                                    structure_aware, spectral_fusion])
 def test_bad_input_names_the_argument(method):
     f, b = _images()
     alpha = np.ones(f.shape[:2])
@@ -246,3 +259,129 @@ def test_linear_osmosis_small_shapes_and_offset(shape):
     np.testing.assert_allclose(linear_osmosis(f, b, 1 - alpha, offset=0.5), b, atol=1e-12)
     with pytest.raises(ValueError, match="^offset:"):
         linear_osmosis(f, b, alpha, offset=0)
+
+
+# ---------------------------------------------------------------------------
+# guided-filter fusion (Li, Kang, Hu 2013)
+
+
+def test_guided_fusion_weights_are_a_partition_of_unity():
+    f, b = _images((12, 10, 3), seed=4)
+    wb, wd = guided_fusion_weights(f, b)
+    for w in (wb, wd):
+        assert w.shape == (12, 10)
+        assert np.all((w >= 0) & (w <= 1))  # f's share; b's is 1 - w: they sum to one
+    # the weights follow the saliency: f textured against a flat b takes all of it
+    flat = np.full_like(b, 0.4)
+    wb, wd = guided_fusion_weights(f, flat)
+    np.testing.assert_allclose(wb, 1.0, atol=1e-12)
+    np.testing.assert_allclose(wd, 1.0, atol=1e-12)
+
+
+def test_guided_fusion_keeps_an_image_fused_with_itself_and_the_salient_source():
+    f, b = _images((12, 10, 3), seed=5)
+    alpha = _rng(2).uniform(0, 1, f.shape[:2])
+    # base + detail of one image is the image, whatever the weights
+    np.testing.assert_allclose(guided_fusion(f, f, alpha), f, atol=1e-12)
+    np.testing.assert_allclose(guided_fusion(f, np.full_like(f, 0.3), alpha), f, atol=1e-12)
+    # a flat f against a textured b: b's detail wins, and the result is not f
+    u = guided_fusion(np.full_like(f, 0.3), b, alpha)
+    assert np.abs(u - 0.3).max() > 0.1
+    # alpha_use="blend" composites f back where alpha = 1
+    fused = guided_fusion(f, b, alpha)
+    np.testing.assert_allclose(guided_fusion(f, b, alpha, alpha_use="blend"),
+                               alpha[..., None] * f + (1 - alpha[..., None]) * fused,
+                               atol=1e-14)
+    assert guided_fusion(f[..., 0], b[..., 0], alpha).shape == (12, 10)
+    with pytest.raises(ValueError, match="^alpha_use:"):
+        guided_fusion(f, b, alpha, alpha_use="mask")
+
+
+# ---------------------------------------------------------------------------
+# structure-aware fusion (Li, Xie, Zhou, Han, Zhan 2018)
+
+
+def test_structure_aware_is_a_convex_combination_led_by_structure():
+    f, b = _images((11, 9, 3), seed=6)
+    alpha = np.ones(f.shape[:2])
+    weight = structure_aware_weights(f, b)
+    assert np.all((weight >= 0) & (weight <= 1))
+    u = structure_aware(f, b, alpha)
+    np.testing.assert_allclose(u, weight[..., None] * f + (1 - weight[..., None]) * b,
+                               atol=1e-14)
+    assert np.all(u >= np.minimum(f, b) - 1e-14) and np.all(u <= np.maximum(f, b) + 1e-14)
+    # one image fused with itself, or with a constant one (no structure), is unchanged
+    np.testing.assert_allclose(structure_aware(f, f, alpha), f, atol=1e-14)
+    np.testing.assert_allclose(structure_aware(f, np.full_like(f, 0.5), alpha), f,
+                               atol=1e-14)
+    np.testing.assert_allclose(structure_aware(np.full_like(f, 0.5), b, alpha), b,
+                               atol=1e-14)
+    np.testing.assert_allclose(structure_aware(f, b, alpha, alpha_use="blend"), f,
+                               atol=1e-14)
+
+
+def test_domain_transform_keeps_constants_and_stops_at_edges_of_the_joint_image():
+    rng = _rng(7)
+    joint = np.zeros((6, 8, 1))
+    np.testing.assert_allclose(domain_transform_rf(np.full((6, 8), 0.7), joint, 10, 0.2),
+                               0.7, atol=1e-14)
+    image = rng.uniform(0, 1, (6, 8))
+    smooth = domain_transform_rf(image, joint, 10, 0.2)  # flat joint: plain smoothing
+    assert smooth.std() < 0.5 * image.std()
+    # a step of the joint image between columns 3 and 4: nothing leaks across it
+    joint[:, 4:] = 1.0
+    step = np.where(np.arange(8) < 4, 0.2, 0.9) * np.ones((6, 1))
+    np.testing.assert_allclose(domain_transform_rf(step, joint, 10, 0.001), step,
+                               atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# nonlinear spectral fusion (Benning et al. 2017) and the TV spectral decomposition
+
+
+def _tv(u):
+    return np.abs(np.diff(u, axis=0)).sum() + np.abs(np.diff(u, axis=1)).sum()
+
+
+def test_tv_spectral_decomposition_sums_back_to_the_image():
+    rng = _rng(8)
+    image = rng.uniform(0, 1, (10, 9))
+    image[2:6, 3:7] += 1.0  # a square on noise
+    times = spectral_times(0.01, 1.0, 6)
+    bands, residual = tv_spectral(image, times)
+    assert bands.shape == (6, 10, 9)
+    np.testing.assert_allclose(bands.sum(axis=0) + residual, image, rtol=0, atol=1e-12)
+    # the flow keeps the mean, so every band has mean 0 and the residual the image's
+    np.testing.assert_allclose(bands.mean(axis=(1, 2)), 0, atol=1e-10)
+    assert residual.mean() == pytest.approx(image.mean(), abs=1e-10)
+    # the TV flow lowers the total variation step by step
+    tvs = [_tv(u) for u in tv_flow(image, times)]
+    assert np.all(np.diff(tvs) <= 1e-6)
+    # a constant image has no spectrum
+    bands, residual = tv_spectral(np.full((5, 4), 0.25), times)
+    np.testing.assert_allclose(bands, 0, atol=1e-12)
+    np.testing.assert_allclose(residual, 0.25, atol=1e-12)
+    with pytest.raises(ValueError, match="^times:"):
+        tv_spectral(image, [0.5, 0.1])
+
+
+def test_spectral_fusion_swaps_the_fine_bands_where_alpha_is_below_one():
+    f, b = _images((10, 8, 3), seed=9)
+    times = spectral_times(0.01, 0.5, 4)
+    ones = np.ones(f.shape[:2])
+    np.testing.assert_array_equal(spectral_fusion(f, b, ones, times=times), f)
+    alpha = np.zeros(f.shape[:2])
+    np.testing.assert_allclose(spectral_fusion(f, f, alpha, times=times), f, atol=1e-12)
+    np.testing.assert_allclose(spectral_fusion(f, b, alpha, times=times,
+                                               band_weights=np.zeros(4)), f, atol=1e-14)
+    # alpha = 0 everywhere: b's bands over f's residual (the coarse scales, the colour)
+    u = spectral_fusion(f, b, alpha, times=times, margin=None)
+    for c in range(3):
+        bands_b, res_b = tv_spectral(b[..., c], times)
+        _, res_f = tv_spectral(f[..., c], times)
+        np.testing.assert_allclose(u[..., c], bands_b.sum(axis=0) + res_f, atol=1e-12)
+    # a half alpha takes half of each band difference
+    half = spectral_fusion(f, b, 0.5 * ones, times=times)
+    np.testing.assert_allclose(half, (f + u) / 2, atol=1e-12)
+    with pytest.raises(ValueError, match="^band_weights:"):
+        spectral_fusion(f, b, alpha, times=times, band_weights=[1.0, 2.0, 0.0, 0.0])

@@ -1,4 +1,4 @@
-"""``fastosmosis compare``: end to end on tiny images."""
+"""``fastosmosis compare``: end to end on tiny images, every method of Table I."""
 
 import os
 import subprocess
@@ -10,11 +10,23 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import fastosmosis
-from fastosmosis.baselines import direct_matting, linear_osmosis, poisson
+from fastosmosis.baselines import (
+    direct_matting,
+    guided_fusion,
+    linear_osmosis,
+    poisson,
+    spectral_fusion,
+    structure_aware,
+)
 from fastosmosis.cli import main
-from fastosmosis.metrics import chromaticity_score
+from fastosmosis.compare import PAPER_TABLE_I
+from fastosmosis.metrics import brisque, chromaticity_score, fmi
 
-H, W = 14, 12
+H, W = 18, 16  # BRISQUE needs 16 pixels on a side
+
+
+def _8bit(x):
+    return np.rint(np.clip(x, 0, 1) * 255) / 255
 
 
 def _inputs(folder, grey=False):
@@ -59,25 +71,37 @@ def test_compare_end_to_end(tmp_path):
     fuse = dict(eta=0.2, max_iter=3)
     expected = {
         "direct matting": direct_matting(f, b, blurred),
+        "structure-aware": structure_aware(f, b, blurred),
+        "guided filter": guided_fusion(f, b, blurred),
         "Poisson": poisson(f, b, blurred),
+        "spectral": spectral_fusion(f, b, blurred),
         "linear osmosis": linear_osmosis(f, b, blurred),
         "fuse (exact)": fastosmosis.fuse(f, b, blurred, scheme="exact", **fuse).u,
         "fuse (paper)": fastosmosis.fuse(f, b, blurred, scheme="paper", **fuse).u,
     }
+    f8, b8 = _8bit(f), _8bit(b)
     for label, u in expected.items():
-        cells = _row(table, label)  # all, alpha>0, left out "1 / 1", seconds, note
+        # all, alpha>0, BRISQUE, FMI, seconds, the paper's three, left out "1 / 1", note
+        cells = _row(table, label)
         assert float(cells[0]) == pytest.approx(chromaticity_score(u, f), abs=6e-5), label
         assert float(cells[1]) == pytest.approx(chromaticity_score(u, f, mask), abs=6e-5), \
             label
-        assert cells[2:5] == ["1", "/", "1"]  # the pixel with a zero channel, alpha = 1 there
-        assert float(cells[5]) >= 0
+        assert float(cells[2]) == pytest.approx(brisque(_8bit(u)), abs=0.051), label
+        assert float(cells[3]) == pytest.approx(fmi(f8, b8, _8bit(u), feature="edge"),
+                                                abs=6e-4), label
+        assert float(cells[4]) >= 0
+        paper = PAPER_TABLE_I[label.split(" (")[0]]
+        assert [float(x) for x in cells[5:8]] == list(paper), label
+        assert cells[8:11] == ["1", "/", "1"]  # the pixel with a zero channel, alpha = 1
     # both schemes ran, each to the 3 iterations asked for, by its own solver
-    assert _row(table, "fuse (exact)")[6:] == ["3/3/3", "iterations", "(bcd)"]
-    assert _row(table, "fuse (paper)")[6:] == ["3/3/3", "iterations", "(ipiano)"]
+    assert _row(table, "fuse (exact)")[11:] == ["3/3/3", "iterations", "(bcd)"]
+    assert _row(table, "fuse (paper)")[11:] == ["3/3/3", "iterations", "(ipiano)"]
     assert "skipped" not in table
+    assert [line.split("  ")[0] for line in table.splitlines()[2:10]] == list(expected)
 
     # every result is written, 8-bit like the foreground
-    for stem in ("direct_matting", "poisson", "linear_osmosis", "fuse_exact"):
+    for stem in ("direct_matting", "structure_aware", "guided_filter", "poisson", "spectral",
+                 "linear_osmosis", "fuse_exact", "fuse_paper"):
         image = iio.imread(out / f"{stem}.png")
         assert image.shape == (H, W, 3) and image.dtype == np.uint8
     expected = np.rint(np.clip(poisson(f, b, blurred), 0, 1) * 255)
@@ -127,8 +151,55 @@ def test_grey_one_scheme_and_no_matplotlib(tmp_path, monkeypatch, capsys):
     assert _row(captured.out, "direct matting")[:2] == ["-", "-"]
     assert "fuse (paper)" not in captured.out
     assert sorted(p.name for p in out.iterdir()) == [
-        "direct_matting.png", "fuse_exact.png", "linear_osmosis.png", "poisson.png",
-        "table.txt"]
+        "direct_matting.png", "fuse_exact.png", "guided_filter.png", "linear_osmosis.png",
+        "poisson.png", "spectral.png", "structure_aware.png", "table.txt"]
     np.testing.assert_array_equal(
         iio.imread(out / "direct_matting.png"),
         np.rint(np.clip(direct_matting(f, b, alpha), 0, 1) * 255))
+
+
+def test_without_opencv_brisque_is_skipped_with_the_hint_and_the_rest_runs(
+        tmp_path, monkeypatch, capsys):
+    paths, (f, b, alpha) = _inputs(str(tmp_path))
+    out = tmp_path / "out"
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 fails
+    assert main(["compare", *paths, "-o", str(out), "--scheme", "exact", "--max-iter", "2",
+                 "--fmi-feature", "pixel"]) == 0
+    table = capsys.readouterr().out
+    assert "BRISQUE skipped: the BRISQUE score needs opencv-contrib-python-headless" in table
+    assert "python3 -m pip install 'fastosmosis[brisque]'" in table
+    f8, b8 = _8bit(f), _8bit(b)
+    u = structure_aware(f, b, alpha)
+    for label in ("direct matting", "structure-aware", "guided filter", "Poisson",
+                  "spectral", "linear osmosis", "fuse (exact)"):
+        cells = _row(table, label)
+        assert cells[2] == "-", label  # no BRISQUE
+        assert float(cells[0]) >= 0 and float(cells[3]) > 0, label  # the other scores
+    assert float(_row(table, "structure-aware")[3]) == pytest.approx(
+        fmi(f8, b8, _8bit(u), feature="pixel"), abs=6e-4)
+    assert (out / "table.txt").read_text() in table
+    assert len([p for p in out.iterdir() if p.suffix == ".png"]) >= 7
+
+
+def test_a_method_missing_its_dependency_is_skipped_with_the_hint(monkeypatch):
+    from fastosmosis import baselines, compare
+    from fastosmosis._optional import require
+
+    def needs_opencv(f, b, alpha):
+        require("cv2", "this method")
+        raise AssertionError("cv2 imported although it is missing")
+
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    monkeypatch.setattr(baselines, "guided_fusion", needs_opencv)
+    rng = np.random.default_rng(5)
+    f, b = rng.uniform(0.1, 1, (2, 8, 7, 3))
+    alpha = np.ones((8, 7))
+    alpha[2:5, 2:5] = 0
+    rows, skipped = compare.run_methods(compare.methods({}, ()), f, b, alpha)
+    by_label = {r["label"]: r for r in rows}
+    row = by_label["guided filter"]
+    assert row["u"] is None and row["note"].startswith("skipped: this method needs")
+    assert "python3 -m pip install 'fastosmosis[brisque]'" in row["note"]
+    assert all(r["u"] is not None for label, r in by_label.items() if label != "guided filter")
+    assert "BRISQUE" not in skipped  # 8 x 7 is below BRISQUE's size: not tried
+    assert "skipped: this method needs" in compare.table(rows, f, alpha, skipped)

@@ -1,10 +1,13 @@
 """``fastosmosis compare``: the paper's Table I on your own images.
 
-Runs direct matting, Poisson image editing, linear osmosis and ``fuse`` with both
-schemes (the library's :mod:`fastosmosis.compare`) on one foreground / background /
-alpha triple, prints the chromaticity error of each result against the foreground, and
-writes every result, the table and one labelled side-by-side picture into an output
-folder.
+Runs the seven methods of the paper's Table I, direct matting, structure-aware fusion,
+guided-filter fusion, Poisson image editing, nonlinear spectral fusion, linear osmosis
+and ``fuse`` with both schemes (the library's :mod:`fastosmosis.compare`) on one
+foreground / background / alpha triple, prints the chromaticity error of each result
+against the foreground, BRISQUE and FMI beside the paper's printed values, and writes
+every result, the table and one labelled side-by-side picture into an output folder. A
+score whose optional dependency is missing (BRISQUE: OpenCV) is listed as skipped with
+its install hint and the rest still runs.
 
 Inputs are read, and ``fuse``'s flags made, exactly as for ``fastosmosis fuse``
 (:mod:`.inputs`, :mod:`.flags`), so the two commands take the same files and options.
@@ -20,6 +23,7 @@ import os
 import numpy as np
 
 from ..io import ImageFileError, check_destination, check_output, encode_image, write_files_atomic
+from ..metrics import FMI_FEATURES, TABLE_I_FEATURE
 from .console import Console, Progress, shape_text
 from .flags import add_fuse_flags, add_input_arguments, fuse_kwargs, number
 from .inputs import compile_first, read_inputs
@@ -29,14 +33,18 @@ def register(subparsers):
     """Add the ``compare`` command to the CLI's argparse ``subparsers``."""
     p = subparsers.add_parser(
         "compare",
-        help="compare fuse with direct matting, Poisson editing and linear osmosis",
+        help="compare fuse with the other methods of the paper's Table I",
         description=(
             "Fuse FOREGROUND and BACKGROUND under ALPHA (1 keeps the foreground, 0 takes "
-            "the background) with direct matting, Poisson image editing, linear osmosis "
-            "and fuse (both schemes, or the one --scheme names); print the chromaticity "
-            "error of each result against the foreground (the paper's eq. 16 and Table "
-            "I) and write every result, table.txt and the side-by-side picture "
-            "compare.png (needs matplotlib: pip install 'fastosmosis[figures]') to DIR."
+            "the background) with the methods of the paper's Table I: direct matting, "
+            "structure-aware fusion, guided-filter fusion, Poisson image editing, "
+            "nonlinear spectral fusion, linear osmosis and fuse (both schemes, or the one "
+            "--scheme names); print the chromaticity error of each result against the "
+            "foreground (the paper's eq. 16), BRISQUE (needs OpenCV: pip install "
+            "'fastosmosis[brisque]'; skipped without it) and FMI, beside the paper's "
+            "values for its faces example, and write every result, table.txt and the "
+            "side-by-side picture compare.png (needs matplotlib: pip install "
+            "'fastosmosis[figures]') to DIR."
         ),
     )
     add_input_arguments(p)
@@ -45,6 +53,9 @@ def register(subparsers):
     p.add_argument("--poisson-threshold", type=number, default=0.5, metavar="T",
                    help="Poisson editing clones the background where alpha < T "
                    "(default: 0.5)")
+    p.add_argument("--fmi-feature", choices=FMI_FEATURES, default=TABLE_I_FEATURE,
+                   help=f"feature of the FMI score (default: {TABLE_I_FEATURE}, the one whose "
+                   "values match the paper's Table I)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     add_fuse_flags(p)
     p.set_defaults(func=run)
@@ -93,14 +104,15 @@ def run(args) -> int:
 
     note(f"comparing on {shape_text(f.shape)}"
          + ("" if sigma is None else f", alpha blurred with sigma {sigma:g}"))
-    rows = compare.run_methods(methods, f, b, alpha, note=note)
+    rows, skipped_scores = compare.run_methods(methods, f, b, alpha, note=note,
+                                               fmi_feature=args.fmi_feature)
     files = []
     for row in rows:
         if row["u"] is not None:
             path = os.path.join(args.output, row["stem"] + ext)
             files.append((path, encode_image(path, row["u"], like=f_info)))
 
-    table = compare.table(rows, f, alpha)
+    table = compare.table(rows, f, alpha, skipped_scores, fmi_feature=args.fmi_feature)
     console.say(table.rstrip("\n"))
     files.append((os.path.join(args.output, compare.TABLE), table.encode()))
     picture = compare.picture(f, b, alpha, rows)
