@@ -7,6 +7,10 @@ In every (2r+1) x (2r+1) window w_k the output is a linear function of the guide
 output averages the coefficients of the windows that hold it (Eq. 8). Windows are cut
 at the border: a box mean divides by the number of pixels the window holds there.
 
+K. He, J. Sun, "Fast Guided Filter", arXiv:1505.00996, 2015: the coefficients (a, b) are
+fitted on a subsampled guide and input, their box means enlarged bilinearly and applied to
+the full-resolution guide, ``q = mean(a)_up . I + mean(b)_up`` (:func:`guided_upsample`).
+
 Used by the matting (to bring an alpha map computed at a reduced size back to full
 resolution, guided by the full image) and by guided-filter fusion.
 """
@@ -16,7 +20,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["box_mean", "guided_filter"]
+from ._area import resize
+
+__all__ = ["BAND_PIXELS", "box_mean", "guided_coefficients", "guided_filter",
+           "guided_upsample"]
+
+BAND_PIXELS = 2_000_000  # full-resolution pixels guided_upsample works on at once
 
 
 def _counts(n, radius):
@@ -44,8 +53,40 @@ def box_mean(x, radius):
     return total / count
 
 
+def guided_coefficients(guide, src, radius, eps):
+    """The linear coefficients ``(a, b)`` of the guided filter, one pair per window.
+
+    In the window w_k of radius ``radius`` around pixel k, ``a_k . I + b_k`` is the ridge
+    regression of ``src`` on ``guide`` (He, Sun, Tang 2013, Eq. 5-6 for a grey guide,
+    Eq. 19-20 for a colour guide, where ``a_k = (Sigma_k + eps U)^-1 cov_k(I, p)``).
+
+    Parameters
+    ----------
+    guide : array, H x W (grey) or H x W x 3 (colour)
+    src : array, H x W
+    radius : int >= 0, the window is (2 radius + 1) pixels wide, cut at the border
+    eps : float > 0, the ridge weight
+
+    Returns
+    -------
+    a : numpy.ndarray, float64, H x W (grey guide) or H x W x 3 (colour guide)
+    b : numpy.ndarray, float64, H x W
+    """
+    guide, src = _checked(guide, src, eps)
+    if src.ndim != 2:
+        raise ValueError(f"src: expected H x W, got shape {src.shape}")
+    if guide.ndim == 2:
+        mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
+        var_i = box_mean(guide * guide, radius) - mean_i * mean_i
+        cov_ip = box_mean(guide * src, radius) - mean_i * mean_p
+        a = cov_ip / (var_i + eps)
+        return a, mean_p - a * mean_i
+    return _colour_coefficients(guide, src, radius, eps)
+
+
 def guided_filter(guide, src, radius, eps):
-    """The guided filter output of ``src`` under ``guide``.
+    """The guided filter output of ``src`` under ``guide`` (He, Sun, Tang 2013, Eq. 8):
+    ``q_i = mean(a)_i . I_i + mean(b)_i``, the box means of :func:`guided_coefficients`.
 
     Parameters
     ----------
@@ -56,6 +97,59 @@ def guided_filter(guide, src, radius, eps):
 
     Returns float64 of ``src``'s shape.
     """
+    guide, src = _checked(guide, src, eps)
+    if src.ndim == 3:
+        return np.stack([guided_filter(guide, src[:, :, c], radius, eps)
+                         for c in range(src.shape[2])], axis=2)
+    a, b = guided_coefficients(guide, src, radius, eps)
+    return _apply(box_mean(a, radius), box_mean(b, radius), guide)
+
+
+def guided_upsample(src_low, guide_low, guide, radius, eps):
+    """The fast guided filter (He, Sun 2015) of a low-resolution ``src_low``: its
+    coefficients fitted under ``guide_low``, box-averaged there, enlarged bilinearly to
+    ``guide``'s size and applied to ``guide``: ``q = mean(a)_up . I + mean(b)_up``.
+
+    Parameters
+    ----------
+    src_low : array, h x w
+    guide_low : array, h x w or h x w x 3, the guide at ``src_low``'s size (e.g. the
+        full guide area-averaged)
+    guide : array, H x W or H x W x 3 (as many channels as ``guide_low``)
+    radius : int >= 0, window radius in low-resolution pixels (for both the fit and the
+        box mean of the coefficients)
+    eps : float > 0, the ridge weight
+
+    Returns
+    -------
+    numpy.ndarray, float64, H x W (not clipped). With ``guide_low`` = ``guide`` it is
+    :func:`guided_filter`. The enlarging and the application run in bands of rows of
+    about :data:`BAND_PIXELS` pixels, so the memory beyond the output and the guide is
+    that of one band.
+    """
+    guide_low, src_low = _checked(guide_low, src_low, eps)
+    guide = np.asarray(guide)
+    if guide.ndim == 3 and guide.shape[2] == 1:
+        guide = guide[:, :, 0]
+    if guide.ndim < 2 or guide.shape[2:] != guide_low.shape[2:]:
+        raise ValueError(f"guide: shape {guide.shape} does not match the low-resolution "
+                         f"guide's {guide_low.shape}")
+    a, b = guided_coefficients(guide_low, src_low, radius, eps)
+    coef = np.concatenate([box_mean(a, radius).reshape(a.shape[:2] + (-1,)),
+                           box_mean(b, radius)[:, :, None]], axis=2)
+    height, width = guide.shape[:2]
+    out = np.empty((height, width))
+    band = max(1, BAND_PIXELS // width)
+    for r0 in range(0, height, band):
+        rows = slice(r0, min(height, r0 + band))
+        up = resize(coef, (height, width), "linear", rows=rows)
+        out[rows] = _apply(up[:, :, :-1].reshape(up.shape[:2] + a.shape[2:]), up[:, :, -1],
+                           guide[rows])
+    return out
+
+
+def _checked(guide, src, eps):
+    """``guide`` (H x W or H x W x 3) and ``src`` as float64, their shapes and eps checked."""
     guide = np.asarray(guide, dtype=np.float64)
     src = np.asarray(src, dtype=np.float64)
     if guide.ndim == 3 and guide.shape[2] == 1:
@@ -66,21 +160,18 @@ def guided_filter(guide, src, radius, eps):
         raise ValueError(f"src: shape {src.shape} does not fit the guide's {guide.shape[:2]}")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
-    if src.ndim == 3:
-        return np.stack([guided_filter(guide, src[:, :, c], radius, eps)
-                         for c in range(src.shape[2])], axis=2)
-    if guide.ndim == 2:
-        mean_i, mean_p = box_mean(guide, radius), box_mean(src, radius)
-        var_i = box_mean(guide * guide, radius) - mean_i * mean_i
-        cov_ip = box_mean(guide * src, radius) - mean_i * mean_p
-        a = cov_ip / (var_i + eps)
-        b = mean_p - a * mean_i
-        return box_mean(a, radius) * guide + box_mean(b, radius)
-    return _colour_guided(guide, src, radius, eps)
+    return guide, src
 
 
-def _colour_guided(guide, src, radius, eps):
-    """He et al. Eq. 19-21: a 3-vector a_k per window from (Sigma_k + eps U)^-1 cov_k."""
+def _apply(a, b, guide):
+    """``a . I + b`` per pixel (a: H x W or H x W x 3 like the guide)."""
+    if a.ndim == 2:
+        return a * guide + b
+    return np.einsum("ijc,ijc->ij", a, guide) + b
+
+
+def _colour_coefficients(guide, src, radius, eps):
+    """He et al. Eq. 19-20: a 3-vector a_k per window from (Sigma_k + eps U)^-1 cov_k."""
     mean_i = box_mean(guide, radius)  # H x W x 3
     mean_p = box_mean(src, radius)
     cov_ip = box_mean(guide * src[:, :, None], radius) - mean_i * mean_p[:, :, None]
@@ -102,5 +193,4 @@ def _colour_guided(guide, src, radius, eps):
     a[:, :, 0] = (c00 * cov_ip[:, :, 0] + c01 * cov_ip[:, :, 1] + c02 * cov_ip[:, :, 2]) / det
     a[:, :, 1] = (c01 * cov_ip[:, :, 0] + c11 * cov_ip[:, :, 1] + c12 * cov_ip[:, :, 2]) / det
     a[:, :, 2] = (c02 * cov_ip[:, :, 0] + c12 * cov_ip[:, :, 1] + c22 * cov_ip[:, :, 2]) / det
-    b = mean_p - np.einsum("ijc,ijc->ij", a, mean_i)
-    return np.einsum("ijc,ijc->ij", box_mean(a, radius), guide) + box_mean(b, radius)
+    return a, mean_p - np.einsum("ijc,ijc->ij", a, mean_i)
