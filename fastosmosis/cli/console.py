@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from ..inputs import shape_text  # noqa: F401  (the commands' messages write shapes so)
 from ..io import ImageFileError
 
 PROG = "fastosmosis"
@@ -165,8 +166,3 @@ def describe(exc):
             return f"{exc.filename}: {exc.strerror or exc}"
         return exc.strerror or str(exc)
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def shape_text(shape):
-    """``(150, 115, 3)`` -> ``"150 x 115 x 3"``."""
-    return " x ".join(str(n) for n in shape)
