@@ -13,16 +13,25 @@ from ._memory import InsufficientMemoryError, memory_needed  # noqa: E402
 from ._solvers import precompile  # noqa: E402
 from ._threads import threading_layer  # noqa: E402
 from .api import FusionResult, energy, fuse  # noqa: E402
+from .jobs import fuse_files  # noqa: E402
+from .matting import MattingResult, alpha_from_trimap  # noqa: E402
+from .registration import RegistrationError, RegistrationResult, register  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FusionResult",
     "InsufficientMemoryError",
+    "MattingResult",
+    "RegistrationError",
+    "RegistrationResult",
+    "alpha_from_trimap",
     "energy",
     "fuse",
+    "fuse_files",
     "memory_needed",
     "precompile",
+    "register",
     "threading_layer",
     "__version__",
 ]

@@ -15,9 +15,10 @@ This module holds :func:`build_parser` and :func:`main`; each command is a modul
 its own (:mod:`.fuse`, :mod:`.demo`, :mod:`.compare`: ``register(subparsers)`` and
 ``run(args)``), built on shared modules that import no command: :mod:`.console` (notes,
 progress, error lines), :mod:`.flags` (fuse's flags and the parser helpers),
-:mod:`.inputs` (compiling first, reading the input files) and :mod:`.report` (the JSON
-report). The library is imported only where it is needed, so that the first line a
-user waits for comes quickly.
+:mod:`.inputs` (compiling first, the library's reading with the console's notes); the
+work of ``fuse`` itself, its JSON report among it, is the library's
+(:mod:`fastosmosis.jobs`, :mod:`fastosmosis.report`). The library is imported only where
+it is needed, so that the first line a user waits for comes quickly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sys
 import time
 
 from .._optional import MissingDependencyError
-from . import compare, demo, fuse
+from . import alpha, batch, compare, demo, fuse, register
 from .console import PROG, Progress, describe, isatty
 from .flags import Parser, add_fuse_flags, fuse_kwargs, fuse_options, library_choices
 
@@ -43,7 +44,7 @@ __all__ = [
     "main",
 ]
 
-COMMANDS = (fuse, demo, compare)  # in the order of the help
+COMMANDS = (fuse, register, alpha, batch, demo, compare)  # in the order of the help
 
 
 def build_parser():
