@@ -163,15 +163,20 @@ def _primal_row_only(VD, iv, X, ixc, N1, in1, N2, in2, N1U, in1u, inv_a2, tau, i
 
 
 @njit(inline="always", **JIT)
-def _row(VD, iv, X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, Y1U, iy1u, N1U, in1u, sigma,
-         eta, c, tau, theta, N1, in1, N2, in2, XN, ixn, XBN, ixbn, need):
-    """One iteration at one row: the new dual (N1[in1], N2[in2]) and primal (XN[ixn],
-    XBN[ixbn]) from the primal rows here and below (X[ixc], B[ibc]; X[ixd], B[ibd]), the
-    old dual here (Y1[iy1], Y2[iy2]) and the old and new first dual component above
-    (Y1U[iy1u], N1U[in1u]), with ``c`` the iteration's ``_coefficients``. Returns the
-    row's (dual, primal) residual sums, or (0, 0) without computing them where ``need``
-    is false: a loop of its own for each case.
+def _row(VD, iv, here, dual, out, steps, c, need):
+    """One iteration at one row, every row an (array, row index) pair: from the primal
+    rows ``here`` = (X, ixc, ixd, B, ibc, ibd) (x and xbar, here and below) and the dual
+    rows ``dual`` = (Y1, iy1, Y2, iy2, Y1U, iy1u, N1U, in1u) (the old dual here, the old
+    and new first dual component above), the new dual and primal into ``out`` = (N1,
+    in1, N2, in2, XN, ixn, XBN, ixbn); ``steps`` = (sigma, eta, tau, theta) and ``c`` the
+    iteration's ``_coefficients``. Returns the row's (dual, primal) residual sums, or
+    (0, 0) without computing them where ``need`` is false: a loop of its own for each
+    case. (Grouped in tuples for the reader; inlined, they cost nothing.)
     """
+    X, ixc, ixd, B, ibc, ibd = here
+    Y1, iy1, Y2, iy2, Y1U, iy1u, N1U, in1u = dual
+    N1, in1, N2, in2, XN, ixn, XBN, ixbn = out
+    sigma, eta, tau, theta = steps
     dual_den, primal_den, inv_a2, inv_tau, inv_tau_next, inv_sigma_next = c
     if need:
         rd = _dual_rows(X, ixc, ixd, B, ibc, ibd, Y1, iy1, Y2, iy2, sigma, dual_den, eta,
@@ -236,9 +241,10 @@ def pd_iteration(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, zero,
                 y1a, ia, n1a, na = y1, i - 1, scratch1, np.int64(blk)
             else:
                 y1a, ia, n1a, na = y1, i - 1, y1n, i - 1
+            dn = min(i + 1, h - 1)
             partial[i, 0], partial[i, 1] = _row(
-                vd, i, x, i, min(i + 1, h - 1), xb, i, min(i + 1, h - 1), y1, i, y2, i,
-                y1a, ia, n1a, na, sigma, eta, c, tau, theta, y1n, i, y2n, i, xn, i, xbn, i,
+                vd, i, (x, i, dn, xb, i, dn), (y1, i, y2, i, y1a, ia, n1a, na),
+                (y1n, i, y2n, i, xn, i, xbn, i), (sigma, eta, tau, theta), c,
                 acc < certain)
             acc += partial[i, 0] + partial[i, 1]
     return (column_sum(partial, 0) + column_sum(partial, 1)) / (h * w)
@@ -264,8 +270,8 @@ def _final_row(i, h, blk, r0, vd, rx, rxb, ry1, ry2, y1n, y2n, xn, xbn, scratch1
         else:
             y1a, ia, n1a, na = ry1, u, y1n, i - 1
     partial[i, 2], partial[i, 3] = _row(
-        vd, i, rx, s, d, rxb, s, d, ry1, s, ry2, s, y1a, ia, n1a, na, sigma2,
-        eta, c2, tau2, theta2, y1n, i, y2n, i, xn, i, xbn, i, need)
+        vd, i, (rx, s, d, rxb, s, d), (ry1, s, ry2, s, y1a, ia, n1a, na),
+        (y1n, i, y2n, i, xn, i, xbn, i), (sigma2, eta, tau2, theta2), c2, need)
 
 
 RING_ROWS = 12  # per row block: 3 rows each of x', xbar', y1', y2' (the middle iterate)
@@ -316,8 +322,8 @@ def pd_pair(vd, x, xb, y1, y2, xn, xbn, y1n, y2n, scratch1, scratch2, ring, zero
             else:
                 y1a, ia, n1a, na = y1, j - 1, ry1, (j - 1) % 3
             dn = min(j + 1, h - 1)
-            rd, rp = _row(vd, j, x, j, dn, xb, j, dn, y1, j, y2, j, y1a, ia, n1a, na, sigma,
-                          eta, c1, tau, theta, ry1, s, ry2, s, rx, s, rxb, s,
+            rd, rp = _row(vd, j, (x, j, dn, xb, j, dn), (y1, j, y2, j, y1a, ia, n1a, na),
+                          (ry1, s, ry2, s, rx, s, rxb, s), (sigma, eta, tau, theta), c1,
                           r0 <= j < r1 and acc < certain)
             if r0 <= j < r1:
                 partial[j, 0] = rd
