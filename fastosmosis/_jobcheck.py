@@ -18,7 +18,14 @@ import numpy as np
 
 from ._files import ImageFileError
 from ._manifest import fuse_keywords, resolve_parameters
-from ._write import check_destination, check_output, encode_image, output_dtype
+from ._write import (
+    FORMAT_DTYPES,
+    OUTPUT_FORMATS,
+    check_destination,
+    check_output,
+    encode_image,
+    output_dtype,
+)
 from .validation import to_float
 
 __all__ = ["alpha_depth", "check_fuse_keywords", "check_outputs", "check_path", "stored"]
@@ -47,10 +54,15 @@ def check_fuse_keywords(kwargs):
     resolve_parameters(kwargs)
 
 
-def alpha_depth(fg_info):
-    """The bit depth of an alpha map made by matting: ``"8"`` for an 8-bit foreground,
-    else ``"16"`` (as ``fastosmosis alpha`` writes it into a PNG or TIFF)."""
-    return "8" if fg_info.bit_depth == "8" else "16"
+def alpha_depth(fg_info, path=None):
+    """The bit depth of an alpha map made by matting: ``"16"`` for a foreground of more
+    than 8 bits where ``path``'s format holds uint16 (any format when ``path`` is None),
+    else ``"8"``; ``fastosmosis alpha`` and ``fuse --trimap`` write it so."""
+    if fg_info.bit_depth == "8":
+        return "8"
+    fmt = None if path is None else OUTPUT_FORMATS.get(os.path.splitext(os.fspath(path))[1]
+                                                        .lower())
+    return "16" if path is None or (fmt and "uint16" in FORMAT_DTYPES[fmt]) else "8"
 
 
 def check_outputs(paths, like, bg_info, alpha_like, inputs):

@@ -281,7 +281,7 @@ def _read(files, paths, steps, fuse_kwargs, started):
     if alpha_map is not None:
         check_alpha_channels(alpha, alpha_map, channels)
     steps["like"] = steps["bit_depth"] or fg_info
-    steps["alpha_like"] = alpha_depth(fg_info)
+    steps["alpha_like"] = alpha_depth(fg_info, paths.get("save_alpha"))
     check_outputs(paths, steps["like"], bg_info, steps["alpha_like"],
                   [foreground, background, alpha, trimap])
     shape = fg.shape[:2] + ((channels,) if channels > 1 else ())

@@ -301,7 +301,7 @@ def test_cli_end_to_end_16_bit(files, tmp_path):
                    "--max-pixels", "3136")
     assert proc.returncode == 0, proc.stderr
     assert "cf matting at 56 x 56 (reduced from 112 x 112" in proc.stderr
-    assert "cf matting ran at 56 x 56, brought back by the guided filter" in proc.stdout
+    assert "cf matting ran at 56 x 56, brought back by the fast guided filter" in proc.stdout
     alpha, info = read_image(out)
     assert info.dtype == np.uint16 and alpha.shape == (112, 112)
     trimap = read_image(files["trimap"])[0]

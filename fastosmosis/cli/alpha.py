@@ -9,10 +9,9 @@ the size the matting ran at (reduced above ``--max-pixels``).
 
 from __future__ import annotations
 
-import os
 import time
 
-from .._write import FORMAT_DTYPES, OUTPUT_FORMATS
+from .._jobcheck import alpha_depth
 from ..io import check_output, encode_image, read_image, split_alpha, write_files_atomic
 from .console import Console, shape_text
 from .flags import integer
@@ -33,7 +32,7 @@ def register(subparsers):
             "'fastosmosis[alpha]'), and write it to ALPHA as a grey image: 16-bit when "
             "IMAGE has more than 8 bits and ALPHA's format holds 16 bits, else 8-bit. "
             "Images above --max-pixels are matted at a reduced size and brought back by "
-            "a guided filter under the full image."
+            "the fast guided filter under the full image."
         ),
     )
     p.add_argument("image", metavar="IMAGE", help="image file (grey or RGB)")
@@ -62,7 +61,7 @@ def run(args) -> int:
         console.note(f"{args.image}: its alpha channel is not used")
     trimap, trimap_info = read_image(args.trimap)
     trimap, _ = split_alpha(trimap, trimap_info)
-    like = _output_depth(args.output, info)
+    like = alpha_depth(info, args.output)
     check_output(args.output, like, inputs=[args.image, args.trimap])
     full = image.shape[:2]
 
@@ -78,18 +77,11 @@ def run(args) -> int:
         raise kind(_with_names(str(exc), args)) from None
     write_files_atomic([(args.output, encode_image(args.output, result.alpha, like=like))])
     solved = shape_text(result.solved_shape)
-    how = "" if result.solved_shape == full else ", brought back by the guided filter"
+    how = "" if result.solved_shape == full else ", brought back by the fast guided filter"
     console.say(f"wrote {args.output} ({shape_text(full)}, {like}-bit alpha) in "
                 f"{time.perf_counter() - start:.1f} s; {args.method} matting ran at "
                 f"{solved}{how}")
     return 0
-
-
-def _output_depth(path, info):
-    """"16" when the image has more than 8 bits and the output's format holds uint16."""
-    fmt = OUTPUT_FORMATS.get(os.path.splitext(os.fspath(path))[1].lower())
-    deep = info.dtype.kind == "f" or info.dtype.itemsize > 1
-    return "16" if deep and fmt and "uint16" in FORMAT_DTYPES[fmt] else "8"
 
 
 def _with_names(message, args):
