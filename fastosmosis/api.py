@@ -92,7 +92,9 @@ class FusionResult:
 
     @property
     def final_energy(self) -> float:
-        """Sum over the channels of the last energy (the initial one if none ran)."""
+        """Sum over the channels of the last energy recorded; a channel that stopped
+        before its first iteration records none and adds nothing (its E(u0, v0) is
+        ``fastosmosis.energy`` of the result)."""
         return float(sum(e[-1] for e in self.energies if len(e)))
 
 
