@@ -11,10 +11,6 @@ file of a given bit depth holds it).
 from __future__ import annotations
 
 import os
-import tempfile
-from io import BytesIO
-
-import numpy as np
 
 from ._files import ImageFileError
 from ._manifest import fuse_keywords, resolve_parameters
@@ -23,8 +19,8 @@ from ._write import (
     OUTPUT_FORMATS,
     check_destination,
     check_output,
-    encode_image,
     output_dtype,
+    to_samples,
 )
 from .validation import to_float
 
@@ -96,18 +92,8 @@ def check_outputs(paths, like, bg_info, alpha_like, inputs):
 def stored(image, like):
     """``image`` as a lossless file at ``like``'s bit depth holds it, read back as the
     readers give it (uint8 / uint16 samples, floats clipped to [0, 1] in the file's
-    float type), so that a step's result fuses exactly as its saved file would.
-
-    The samples come from :func:`~fastosmosis.io.encode_image` itself (a TIFF in
-    memory, lossless at every depth), so that they are the file's by construction.
+    float type), so that a step's result fuses exactly as its saved file would: the
+    samples of :func:`~fastosmosis._write.to_samples`, which :func:`encode_image` writes.
     """
-    dtype = output_dtype(like)
-    image = np.asarray(image)
-    if image.dtype == dtype and dtype.kind == "u":
-        return image  # written as they are
-    import tifffile
-
-    name = os.path.join(tempfile.gettempdir(), "fastosmosis-stored.tif")  # never written
-    data = encode_image(name, image, like=dtype)
-    samples = tifffile.imread(BytesIO(data))
+    samples = to_samples(image, output_dtype(like))
     return samples if samples.dtype.kind == "u" else to_float(samples)

@@ -120,12 +120,20 @@ def check_destination(path, *, inputs=()):
         raise ImageFileError(path, f"folder {folder} does not exist")
 
 
-def _convert(u, dtype):
+def _writable(u):
     u = np.asarray(u)
     if u.ndim == 3 and u.shape[2] == 1:
         u = u[:, :, 0]
     if u.ndim not in (2, 3) or (u.ndim == 3 and u.shape[2] > 4):
         raise ValueError(f"cannot write an image of shape {u.shape}")
+    return u
+
+
+def to_samples(u, dtype):
+    """``u`` (floats in [0, 1], clipped; or uint8 / uint16 samples) as ``dtype``'s samples,
+    exactly as :func:`encode_image` puts them into a file: integers rounded from
+    ``u * max``, floats clipped to [0, 1]."""
+    u, dtype = np.asarray(u), np.dtype(dtype)
     if u.dtype == dtype and dtype.kind == "u":
         return np.ascontiguousarray(u)
     if u.dtype.kind == "u":
@@ -146,7 +154,7 @@ def encode_image(path, u, *, like):
     """
     fmt = check_output(path, like)
     dtype = output_dtype(like)
-    data = _convert(u, dtype)
+    data = to_samples(_writable(u), dtype)
     if fmt == "png":
         import imagecodecs
 

@@ -47,6 +47,7 @@ import numpy as np
 from . import synthetic
 from ._jobcheck import check_fuse_keywords, check_path
 from ._optional import require
+from ._write import to_samples
 from .io import (
     ImageFileError,
     check_destination,
@@ -387,7 +388,7 @@ def _check_destinations(paths):
 
 def _rgb8(image):
     """``image`` (floats in [0, 1] or uint8 / uint16, grey or RGB) as uint8 RGB."""
-    image = np.clip(to_float(np.asarray(image)).astype(np.float64), 0.0, 1.0)
+    image = to_float(np.asarray(image)).astype(np.float64)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.rint(image * 255).astype(np.uint8)
+    return to_samples(image, np.uint8)

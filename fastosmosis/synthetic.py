@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._resample import check_matrix, luminance, map_points, resample
+from ._write import to_samples
 from .validation import check_number
 
 __all__ = [
@@ -58,11 +59,8 @@ def _response(lum):
 
 
 def _as_type(x, like):
-    """Floats in [0, 1] as ``like``'s sample type (integers rounded, floats kept)."""
-    x = np.clip(x, 0.0, 1.0)
-    if like.kind == "u":
-        return np.rint(x * np.iinfo(like).max).astype(like)
-    return x.astype(like if like.kind == "f" else np.float64)
+    """Floats in [0, 1] as ``like``'s sample type, as a file of that type holds them."""
+    return to_samples(x, like if like.kind in "uf" else np.float64)
 
 
 def synthetic_infrared(image, *, seed=0):
