@@ -87,18 +87,20 @@ def _constant_mode_ulps(alpha, v, gamma, osm):
 
 
 class _Float64Block:
-    """The u-block of a float32 channel solved in float64: copies of f and alpha, and a
-    float64 solver; u and v are converted at each solve (only near-singular channels
-    pay this: two more images of float64 and a float64 solver's arrays)."""
+    """The u-block of a float32 channel solved in float64: copies of f and alpha, buffers
+    for u and v, converted at each solve, and a float64 solver (only near-singular
+    channels pay this: four more float64 images and a float64 solver's arrays)."""
 
     def __init__(self, f, alpha, **solver):
         self.f, self.alpha = f.astype(np.float64), alpha.astype(np.float64)
+        self.u, self.v = np.empty(f.shape), np.empty(f.shape)
         self.solver = USolver(f.shape, np.float64, **solver)
 
     def solve(self, u, v, alpha, f, **kw):
-        u64 = u.astype(np.float64)
-        info = self.solver.solve(u64, v.astype(np.float64), self.alpha, self.f, **kw)
-        u[...] = u64
+        np.copyto(self.u, u)
+        np.copyto(self.v, v)
+        info = self.solver.solve(self.u, self.v, self.alpha, self.f, **kw)
+        np.copyto(u, self.u)  # rounded to u's float32
         return info
 
 
