@@ -17,7 +17,7 @@ from ._memory import available_memory, memory_needed
 from ._optional import require
 from .model import Model
 
-__all__ = ["WORKER_BYTES", "local_cluster", "local_workers"]
+__all__ = ["WORKER_BYTES", "local_cluster", "local_workers", "start_server"]
 
 # a worker process's own memory (Python, NumPy, Numba, distributed, the kernels), beside
 # what memory_needed counts: 215 MB resident measured after a faces row, with room
@@ -75,26 +75,24 @@ def local_cluster(n_workers, *, retries=2, quiet=False):
     thread and one Numba thread each, stopped on leaving (also on Ctrl-C).
 
     The workers are forked from a server process that has imported the package
-    (``PRELOAD``). ``NUMBA_NUM_THREADS=1`` is in this
-    process's environment when that server starts, and in the nanny's
-    ``pre-spawn-environ``: a worker must have it before Numba starts, and Dask sets only
-    the OpenMP and BLAS threads there.
-    The nanny also sets it in this process's environment while the cluster runs (for
-    the processes it starts again); the value before is put back at the end.
+    (:func:`start_server`, which a caller may call earlier). The nanny sets its variables
+    in this process's environment while the cluster runs (for the processes it starts
+    again); every variable is put back as it was at the end.
     """
     distributed = require("distributed", "a batch")
     import dask
 
-    before = os.environ.get("NUMBA_NUM_THREADS")
+    start_server()
+    before = dict(os.environ)
     # the nanny takes a variable from the environment over its configuration
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    config = {"distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1",
-              "distributed.scheduler.allowed-failures": int(retries),
-              "distributed.worker.multiprocessing-method": "forkserver"}
+    os.environ.update({k: v for k, v in WORKER_ENVIRON.items() if v is not None})
+    config = {f"distributed.nanny.pre-spawn-environ.{k}": v
+              for k, v in WORKER_ENVIRON.items()}
+    config.update(WORKER_CONFIG)
+    config["distributed.scheduler.allowed-failures"] = int(retries)
     cluster = client = None
     try:
         with dask.config.set(config):
-            _preload_forkserver(distributed)
             cluster = distributed.LocalCluster(
                 n_workers=n_workers, processes=True, threads_per_worker=1,
                 host="127.0.0.1", dashboard_address="127.0.0.1:0",
@@ -109,22 +107,81 @@ def local_cluster(n_workers, *, retries=2, quiet=False):
         with contextlib.suppress(Exception):
             if cluster is not None:
                 cluster.close(timeout=10)
-        if before is None:
-            os.environ.pop("NUMBA_NUM_THREADS", None)
-        else:
-            os.environ["NUMBA_NUM_THREADS"] = before
+        _put_back(before)
+
+
+def start_server():
+    """Start the server that the local cluster's worker processes are forked from, unless
+    it runs: it imports ``PRELOAD`` (about a second) while this process goes on, from this
+    process's environment with the nanny's variables (:func:`server_environ`); the
+    variables of this process stay as they are. Nothing where distributed is not
+    installed (the batch says so when it imports it)."""
+    import importlib.util
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if importlib.util.find_spec("distributed") is None:
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+    before = dict(os.environ)
+    try:
+        os.environ.update(server_environ())
+        forkserver.ensure_running()
+    finally:
+        _put_back(before)
+
+
+def server_environ():
+    """The variables the workers' server starts with, beside this process's own: the
+    nanny's pre-spawn variables (Dask's configuration; where distributed is not imported
+    yet, its defaults ``DASK_PRE_SPAWN`` under what the configuration sets) where this
+    process has none (Dask's rule), and ``WORKER_ENVIRON`` (``NUMBA_NUM_THREADS``
+    always)."""
+    import dask
+
+    spawn = dict(DASK_PRE_SPAWN)
+    spawn.update(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    spawn.update(WORKER_ENVIRON)
+    env = {k: os.environ.get(k, str(v)) for k, v in spawn.items() if v is not None}
+    env["NUMBA_NUM_THREADS"] = WORKER_ENVIRON["NUMBA_NUM_THREADS"]
+    return env
+
+
+def _put_back(environ):
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    os.environ.update(environ)
+
+
+# the workers' environment beside Dask's (None: not set). NUMBA_NUM_THREADS: a worker
+# must have it before Numba starts, and Dask sets only the OpenMP and BLAS threads.
+# MALLOC_TRIM_THRESHOLD_: Dask sets it to 65536 so that a worker gives freed memory back
+# to the system at once; setting it also turns off glibc's adaptive mmap threshold, so
+# that every array the solver allocates is mapped anew and its pages faulted in.
+# Measured on a faces row, one thread: 0.92-1.31 s with it, 0.77-1.12 s without (6x the
+# page faults, 0.1 s more system time per row), and two workers side by side delivered
+# 1.96 rows/s without it against 1.31 with it (bench/README.md, "Issue 18"). An array
+# above glibc's largest adaptive threshold (32 MB: a 4-Mpx float64 image) is still
+# mapped and given back. A MALLOC_TRIM_THRESHOLD_ of this process's own environment is
+# kept: the server inherits it.
+WORKER_ENVIRON = {"NUMBA_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": None}
+# distributed's own defaults of distributed.nanny.pre-spawn-environ (distributed.yaml),
+# for a server started before distributed is imported
+DASK_PRE_SPAWN = {"MALLOC_TRIM_THRESHOLD_": 65536, "OMP_NUM_THREADS": 1,
+                  "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+# the workers' configuration: forked from the server; no statistical profiler (it takes
+# the GIL every 10 ms to walk the solver's stack, for a dashboard the local cluster
+# does not serve)
+WORKER_CONFIG = {"distributed.worker.multiprocessing-method": "forkserver",
+                 "distributed.worker.profile.enabled": False}
 
 
 # imported once by the fork server that starts the worker processes, so that every
-# worker starts with them; the server starts from this process's environment, with
-# NUMBA_NUM_THREADS=1 already set. Measured on 12 faces rows: 2 workers 1.66x one
-# worker with spawned workers (each importing all of this at its start), 1.93x with
-# them forked from the server (bench/README.md). Imports only: the server must not load
-# the parallel kernels, which start GNU OpenMP, after which a fork is refused
-# ("fork() called from a process already using GNU OpenMP": every worker died).
+# worker starts with them. Measured on 12 faces rows: 2 workers 1.66x one worker with
+# spawned workers (each importing all of this at its start), 1.93x with them forked
+# from the server (bench/README.md). Imports only: the server must not load the
+# parallel kernels: loading one from the cache starts GNU OpenMP, after which a fork is
+# refused ("fork() called from a process already using GNU OpenMP": every worker died).
+# Numba's fork-safe layer, its workqueue, costs more than it saves: a faces row took
+# 1.5-2.5 s on one workqueue thread against 0.9-1.2 s on one OpenMP thread.
 PRELOAD = ("distributed", "numpy", "scipy.ndimage", "numba", "fastosmosis")
-
-
-def _preload_forkserver(distributed):
-    """Workers from a fork server that has imported ``PRELOAD`` (before it starts)."""
-    distributed.utils.get_mp_context().set_forkserver_preload(list(PRELOAD))

@@ -34,7 +34,8 @@ def kernels_for(model, options):
 
 
 def precompile(*, scheme="exact", solver=None, v_step=None, eta=0.1,
-               regularizer="huber-tv", dtype=np.float64, processes=None, announce=None):
+               regularizer="huber-tv", dtype=np.float64, processes=None, announce=None,
+               load=True):
     """Compile the kernels that :func:`fuse` calls with these options, once per install.
 
     The kernels are compiled for one float type at a time, the first time they are
@@ -42,7 +43,9 @@ def precompile(*, scheme="exact", solver=None, v_step=None, eta=0.1,
     compiles those that are missing in ``processes`` processes side by side (default:
     the CPUs available, at most 4). ``announce(names)``, when given, is called first
     with the names of the kernels to be compiled, if there are any (the command line
-    says there that this happens once). Returns those names (empty: all were cached).
+    says there that this happens once). ``load=False`` only fills the cache, for other
+    processes (a batch's workers): the kernels found there are not loaded into this one.
+    Returns those names (empty: all were cached).
     """
     model = Model(eta=eta, regularizer=regularizer)
     solver, v_step = resolve_solver(scheme, solver, v_step)
@@ -50,7 +53,7 @@ def precompile(*, scheme="exact", solver=None, v_step=None, eta=0.1,
     if processes is not None:
         check_number("processes", processes, positive=True, integer=True)
     return compile_kernels(kernels_for(model, options), resolve_dtype(dtype),
-                           processes=processes, announce=announce)
+                           processes=processes, announce=announce, load=load)
 
 
 def solve(problem, model, options, **extra):

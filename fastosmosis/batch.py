@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ._cluster import WORKER_BYTES, local_cluster, local_workers
+from ._cluster import WORKER_BYTES, local_cluster, local_workers, start_server
 from ._driver import STOP_BACKTRACKING
 from ._manifest import ManifestError, Row, failed_channels, is_current, plan_rows
 from ._optional import require
@@ -165,8 +165,9 @@ def fuse_many(items, *, outdir, client=None, base=None, defaults=None, workers=N
 
     Notes
     -----
-    The local cluster's workers are started with ``spawn``, which imports the calling
-    script again: call this under ``if __name__ == "__main__":`` in a script.
+    The local cluster's workers are started by multiprocessing's fork server, which
+    imports the calling script again: call this under ``if __name__ == "__main__":`` in
+    a script.
     """
     distributed = require("distributed", "a batch")
     start = time.perf_counter()
@@ -196,6 +197,8 @@ def fuse_many(items, *, outdir, client=None, base=None, defaults=None, workers=N
             record(_result(row, "skipped"))
         else:
             todo.append(row)
+    if todo and client is None:
+        start_server()  # its imports go on beside the kernels' compilation
     if todo and prepare is not None:
         prepare(todo)
     if todo:

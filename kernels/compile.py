@@ -79,18 +79,20 @@ def split(kernels, parts):
     return [g for g in groups if g]
 
 
-def precompile(kernels, dtype, *, processes=None, announce=None):
+def precompile(kernels, dtype, *, processes=None, announce=None, load=True):
     """Compile (or load from the cache) every kernel of ``kernels`` for ``dtype``.
 
     ``processes``: how many processes share the compilation (default: the CPUs this
     process may use, at most 4); ``announce(names)`` is called first with the names of
-    the kernels that must be compiled, when there are any. Returns those names.
+    the kernels that must be compiled, when there are any; ``load=False`` fills the
+    on-disk cache for other processes (a batch's workers) without loading what is there
+    already into this one. Returns the names of the kernels compiled.
     """
     dtype = np.dtype(dtype)
     todo = missing(kernels, dtype)
     names = [k.name for k in todo]
     if not todo:
-        for k in kernels:
+        for k in kernels if load else ():
             k.compile(dtype)
         return names
     if announce is not None:
@@ -112,7 +114,7 @@ def precompile(kernels, dtype, *, processes=None, announce=None):
     finally:
         for child in children:
             child.wait()
-    for k in kernels:  # the children's share now loads from the cache
+    for k in kernels if load else ():  # the children's share loads from the cache
         k.compile(dtype)
     return names
 

@@ -23,6 +23,7 @@ import pytest
 from fastosmosis.io import read_image, write_image
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds any one command may take here (a loaded CI machine)
@@ -171,16 +172,24 @@ def test_local_cluster_workers_have_one_numba_thread(monkeypatch):
     from fastosmosis.batch import local_cluster
 
     monkeypatch.setenv("NUMBA_NUM_THREADS", "2")  # an inherited value must not win
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    environ = dict(os.environ)
     with local_cluster(1, retries=0, quiet=True) as client:
         threads = client.run(lambda: (os.environ["NUMBA_NUM_THREADS"],
                                       numba.config.NUMBA_NUM_THREADS))
+        # Dask's trim threshold, which makes every array a new mapping, is left out
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        profiler = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
         # retries: the deaths of its worker a task survives; 0: the first is its end
         assert client.run_on_scheduler(lambda dask_scheduler:
                                        dask_scheduler.allowed_failures) == 0
         died = client.submit(os._exit, 1, key="dies")
         assert isinstance(died.exception(timeout=TIMEOUT), distributed.KilledWorker)
     assert list(threads.values()) == [("1", 1)]
-    assert os.environ["NUMBA_NUM_THREADS"] == "2"  # put back in this process
+    assert list(trim.values()) == [None]
+    assert list(profiler.values()) == [False]  # no stack sampling for a dashboard
+    assert os.environ == environ  # the nanny's variables (OMP_NUM_THREADS, ...) put back
 
 
 def test_ctrl_c_stops_the_cluster_and_leaves_no_partial_file(tmp_path):

@@ -82,6 +82,17 @@ def test_precompile_shares_the_work_and_then_loads_from_the_cache(tmp_path):
     assert again["compiled"] == [True] * 3
 
 
+def test_precompile_without_load_leaves_cached_kernels_in_the_cache(tmp_path):
+    # what a batch does before its workers start: fill the cache, load nothing here
+    no_load = PRECOMPILE.replace("announce=told.append)", "announce=told.append, load=False)")
+    first = run_child(no_load, tmp_path)
+    assert sorted(first["names"]) == ["cg_direction", "dot", "multiply"]
+    assert first["cached"] == [True] * 3
+    again = run_child(no_load, tmp_path)
+    assert again["names"] == [] and again["told"] == []
+    assert again["compiled"] == [False] * 3 and again["cached"] == [True] * 3
+
+
 DOT = r"""
 import json
 import numpy as np

@@ -68,10 +68,13 @@ def register(subparsers):
 
 def run(args):
     """The ``batch`` command; returns the exit status."""
+    from .._cluster import start_server
     from .._manifest import ManifestError, resolve_parameters
     from .._optional import require
     from ..batch import fuse_many, plan
 
+    if not args.scheduler:
+        start_server()  # the workers' imports, beside this process's own start
     distributed = require("distributed", "a batch")
     console = Console(args.quiet)
     if args.workers is not None and args.scheduler:
@@ -98,7 +101,7 @@ def run(args):
 
     def prepare(todo):  # the kernels, before the workers would each compile them
         for kwargs in _kernel_sets(todo):
-            compile_first(console, kwargs)
+            compile_first(console, kwargs, load=False)  # the workers load their own
 
     client = None
     progress = BatchProgress(len(items), quiet=args.quiet)

@@ -17,20 +17,21 @@ import numpy as np
 from .. import inputs
 
 
-def compile_first(console, kwargs):
+def compile_first(console, kwargs, *, load=True):
     """Compile (or load) the kernels that fuse will call with ``kwargs``, before reading
-    any input, and say so on stderr when they must be compiled: that happens once."""
+    any input, and say so on stderr when they must be compiled: that happens once.
+    ``load=False``: only compile those missing from the cache (for worker processes)."""
     import fastosmosis
 
     dtype = np.dtype(kwargs.get("dtype", np.float64)).name
-    options = set(inspect.signature(fastosmosis.precompile).parameters) - {"announce"}
+    options = set(inspect.signature(fastosmosis.precompile).parameters) - {"announce", "load"}
 
     def announce(names):
         console.status(f"compiling {len(names)} kernels for {dtype}; this happens once, "
                        f"later runs load them from Numba's cache")
 
     fastosmosis.precompile(**{k: v for k, v in kwargs.items() if k in options},
-                           announce=announce)
+                           announce=announce, load=load)
 
 
 def read_inputs(foreground, background, alpha, console, *, as_float=True):
