@@ -5,19 +5,42 @@ Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
 Processing 29, 2020.
 """
 
-from ._threads import prefer_layer as _prefer_layer
-
-_prefer_layer()  # before Numba starts its threads: the layer is chosen then
-
-from ._memory import InsufficientMemoryError, memory_needed  # noqa: E402
-from ._solvers import precompile  # noqa: E402
-from ._threads import threading_layer  # noqa: E402
-from .api import FusionResult, energy, fuse  # noqa: E402
-from .jobs import fuse_files  # noqa: E402
-from .matting import MattingResult, alpha_from_trimap  # noqa: E402
-from .registration import RegistrationError, RegistrationResult, register  # noqa: E402
+import importlib
 
 __version__ = "0.1.0"
+
+# each public name and the module that defines it, imported when the name is first
+# used (PEP 562): ``import fastosmosis`` and the command line's start do not wait for
+# Numba and SciPy (a second or so), which a batch spends starting its workers instead.
+# Numba's threading layer is chosen by ``_threads``, which the kernels import first.
+_EXPORTS = {
+    "FusionResult": ".api",
+    "InsufficientMemoryError": "._memory",
+    "MattingResult": ".matting",
+    "RegistrationError": ".registration",
+    "RegistrationResult": ".registration",
+    "alpha_from_trimap": ".matting",
+    "energy": ".api",
+    "fuse": ".api",
+    "fuse_files": ".jobs",
+    "memory_needed": "._memory",
+    "precompile": "._solvers",
+    "register": ".registration",
+    "threading_layer": "._threads",
+}
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "FusionResult",

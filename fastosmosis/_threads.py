@@ -11,9 +11,10 @@ bench/load.py; bench/README.md, "Issue 14"):
 - One thread per ``PIXELS_PER_THREAD`` pixels for a channel that runs alone: a shorter
   pass is not worth sharing. And no more threads than the CPUs that other processes leave
   free (``share``), looked at before each channel.
-- OpenMP as the threading layer where Numba has it (``prefer_layer``). Where it does not,
-  Numba takes TBB if it is installed, else its workqueue, which cannot take kernels from
-  several threads at once: the channels then run one after the other.
+- OpenMP as the threading layer where Numba has it (``kernels._types.prefer_layer``,
+  when the kernels are imported). Where it does not, Numba takes TBB if it is installed,
+  else its workqueue, which cannot take kernels from several threads at once: the
+  channels then run one after the other.
 
 Each channel's result is the same bit for bit whatever the threads and the layer: every
 sum is taken per row in a fixed order, whatever the rows per block.
@@ -29,28 +30,15 @@ from pathlib import Path
 
 import numba
 
+from .kernels._types import prefer_layer
+
 # threads of one channel: one per this many pixels, at least one (below it a second
 # thread saved nothing, or cost time; bench/README.md)
 PIXELS_PER_THREAD = 250_000
 # channels side by side only from this size on: below, the calls of the Python driver
 # and the threading layer's set-up per pass (TBB makes a task arena per call) dominate
 MIN_SIDE_BY_SIDE = 100_000
-# OpenMP first: faster than TBB (which Numba tries first where it is installed) when
-# the machine is quiet, and as fast beside a busy process (bench/README.md)
-PREFERRED_LAYERS = ("omp", "tbb", "workqueue")
 THREAD_SAFE_LAYERS = ("tbb", "omp")  # layers that take kernels from several threads
-
-
-def prefer_layer():
-    """Make OpenMP Numba's first choice of threading layer, unless the user chose (the
-    layer, or the order, by Numba's environment variables); returns the order."""
-    if os.environ.get("NUMBA_THREADING_LAYER", "default").lower() != "default" \
-            or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
-        return list(numba.config.THREADING_LAYER_PRIORITY)
-    order = list(PREFERRED_LAYERS)
-    order += [x for x in numba.config.THREADING_LAYER_PRIORITY if x not in order]
-    numba.config.THREADING_LAYER_PRIORITY = order
-    return order
 
 
 def threading_layer():
@@ -60,6 +48,7 @@ def threading_layer():
         return numba.threading_layer()
     except ValueError:  # not started yet
         from numba.np.ufunc import parallel
+        prefer_layer()  # done when the kernels were imported; the user may have chosen since
         parallel._launch_threads()
         return numba.threading_layer()
 

@@ -10,11 +10,34 @@ residual's row sums, a stopping test only, in the image's type (8 float32 lanes,
 """
 
 import functools
+import os
 import threading
 
+import numba
 import numpy as np
 from numba import float32, float64, int64, njit, types
 from numba.core.errors import NumbaError
+
+# OpenMP first: faster than TBB (which Numba tries first where it is installed) when
+# the machine is quiet, and as fast beside a busy process (bench/README.md)
+PREFERRED_LAYERS = ("omp", "tbb", "workqueue")
+
+
+def prefer_layer():
+    """Make OpenMP Numba's first choice of threading layer, unless the user chose (the
+    layer, or the order, by Numba's environment variables); returns the order. Called
+    when this module is imported, before any kernel is loaded: Numba chooses its layer
+    then."""
+    if os.environ.get("NUMBA_THREADING_LAYER", "default").lower() != "default" \
+            or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
+        return list(numba.config.THREADING_LAYER_PRIORITY)
+    order = list(PREFERRED_LAYERS)
+    order += [x for x in numba.config.THREADING_LAYER_PRIORITY if x not in order]
+    numba.config.THREADING_LAYER_PRIORITY = order
+    return order
+
+
+prefer_layer()
 
 # Compiler options of every kernel, in one place.
 # error_model="numpy": a division by zero gives inf/nan instead of raising, which takes

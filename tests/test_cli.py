@@ -423,3 +423,15 @@ def test_main_returns_status_for_help_and_no_command(capsys):
     assert cli.main([]) == 2
     assert cli.main(["fuse", "f", "b", "a", "-o", "o.png", "--nope"]) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, local", [
+    (["batch", "m.csv", "-o", "out"], True),
+    (["batch", "m.csv", "-o", "out", "--scheduler", "tcp://127.0.0.1:8786"], False),
+    (["batch", "m.csv", "-o", "out", "--sched=tcp://127.0.0.1:8786"], False),  # argparse's
+    (["batch", "--help"], False),
+    (["fuse", "f.png", "b.png", "a.png", "-o", "o.png"], False),
+    ([], False),
+])
+def test_the_workers_server_starts_early_only_for_a_local_batch(argv, local):
+    assert cli._local_batch(argv) is local

@@ -15,6 +15,7 @@ import pytest
 
 import fastosmosis
 from fastosmosis import _threads, fuse, memory_needed
+from fastosmosis.kernels._types import prefer_layer
 from tests.conftest import positive_field
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,9 +141,36 @@ def test_an_error_in_one_channel_stops_the_others(monkeypatch, rng):
 def test_prefer_layer_keeps_the_users_choice(monkeypatch):
     monkeypatch.setenv("NUMBA_THREADING_LAYER", "workqueue")
     before = list(numba.config.THREADING_LAYER_PRIORITY)
-    assert _threads.prefer_layer() == before
+    assert prefer_layer() == before
     monkeypatch.delenv("NUMBA_THREADING_LAYER")
-    assert _threads.prefer_layer()[0] == "omp"
+    assert prefer_layer()[0] == "omp"
+
+
+IMPORT = r"""
+import json, sys
+import fastosmosis
+light = {m: m in sys.modules for m in ("numba", "scipy", "fastosmosis.api")}
+names = {n: callable(getattr(fastosmosis, n)) or isinstance(getattr(fastosmosis, n), type)
+         for n in fastosmosis.__all__ if n != "__version__"}
+import fastosmosis.kernels, numba
+print(json.dumps({"light": light, "names": names, "dir": sorted(dir(fastosmosis)),
+                  "layers": list(numba.config.THREADING_LAYER_PRIORITY)}))
+"""
+
+
+def test_import_is_light_and_every_name_resolves():
+    # `import fastosmosis` waits for neither Numba nor SciPy (a batch starts its workers
+    # meanwhile); the names come at first use, and the kernels still prefer OpenMP
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_THREADING")}
+    out = subprocess.run([sys.executable, "-c", IMPORT], capture_output=True, text=True,
+                         env=env, check=True, timeout=300).stdout
+    r = json.loads(out)
+    assert r["light"] == {"numba": False, "scipy": False, "fastosmosis.api": False}
+    assert all(r["names"].values()) and len(r["names"]) == len(fastosmosis.__all__) - 1
+    assert set(fastosmosis.__all__) <= set(r["dir"])
+    assert r["layers"][0] == "omp"
+    with pytest.raises(AttributeError, match="no attribute 'fusee'"):
+        fastosmosis.fusee  # noqa: B018
 
 
 # --------------------------------------------------- whatever the layer and threads

@@ -28,7 +28,6 @@ import sys
 import time
 
 from .._optional import MissingDependencyError
-from . import alpha, batch, compare, demo, fuse, register
 from .console import PROG, Progress, describe, isatty
 from .flags import Parser, add_fuse_flags, fuse_kwargs, fuse_options, library_choices
 
@@ -44,7 +43,12 @@ __all__ = [
     "main",
 ]
 
-COMMANDS = (fuse, register, alpha, batch, demo, compare)  # in the order of the help
+def commands():
+    """The command modules, in the order of the help (imported here: they import the
+    library)."""
+    from . import alpha, batch, compare, demo, fuse, register
+
+    return (fuse, register, alpha, batch, demo, compare)
 
 
 def build_parser():
@@ -59,7 +63,7 @@ def build_parser():
         "--version", action="version", version=f"%(prog)s {fastosmosis.__version__}"
     )
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    for command in COMMANDS:
+    for command in commands():
         command.register(sub)
     return parser
 
@@ -67,6 +71,10 @@ def build_parser():
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (0, 2 on errors, 130 on Ctrl-C)."""
     started = time.perf_counter() - _process_age()
+    if _local_batch(sys.argv[1:] if argv is None else argv):
+        from .._cluster import start_server
+
+        start_server()  # the workers' imports, beside this process's own (batch.run)
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -86,6 +94,15 @@ def main(argv=None) -> int:
         # ImageFileError is a ValueError; MissingDependencyError names the extra to install
         print(f"{PROG}: error: {describe(exc)}", file=sys.stderr, flush=True)
         return 2
+
+
+def _local_batch(argv):
+    """Whether ``argv`` looks like a ``batch`` on a local cluster (no ``--scheduler``,
+    nor an abbreviation of it, nor help): a guess made before the library is imported,
+    only to start the workers' server early; the command itself decides."""
+    argv = [str(a) for a in argv]
+    return argv[:1] == ["batch"] and not any(
+        a.startswith("--sch") or a in ("-h", "--help") for a in argv)
 
 
 def _process_age():
