@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 
+from . import _warmup
 from ._memory import available_memory, memory_needed
 from ._optional import require
 from .model import Model
@@ -70,14 +71,16 @@ def _image_shape(path):
 
 
 @contextlib.contextmanager
-def local_cluster(n_workers, *, retries=2, quiet=False):
+def local_cluster(n_workers, *, retries=2, quiet=False, kernels=()):
     """A client of a LocalCluster of ``n_workers`` worker processes on 127.0.0.1, one
     thread and one Numba thread each, stopped on leaving (also on Ctrl-C).
 
     The workers are forked from a server process that has imported the package
-    (:func:`start_server`, which a caller may call earlier). The nanny sets its variables
-    in this process's environment while the cluster runs (for the processes it starts
-    again); every variable is put back as it was at the end.
+    (:func:`start_server`, which a caller may call earlier). ``kernels``: keywords of
+    :func:`fastosmosis.precompile` whose kernels each worker loads as it starts
+    (:mod:`fastosmosis._warmup`), while the cluster's start goes on. The nanny sets its
+    variables in this process's environment while the cluster runs (for the processes it
+    starts again); every variable is put back as it was at the end.
     """
     distributed = require("distributed", "a batch")
     import dask
@@ -90,6 +93,9 @@ def local_cluster(n_workers, *, retries=2, quiet=False):
               for k, v in WORKER_ENVIRON.items()}
     config.update(WORKER_CONFIG)
     config["distributed.scheduler.allowed-failures"] = int(retries)
+    if kernels:
+        config.update({"distributed.worker.preload": [_warmup.__name__],
+                       f"distributed.nanny.environ.{_warmup.VARIABLE}": _warmup.encode(kernels)})
     cluster = client = None
     try:
         with dask.config.set(config):
@@ -177,11 +183,12 @@ WORKER_CONFIG = {"distributed.worker.multiprocessing-method": "forkserver",
 
 
 # imported once by the fork server that starts the worker processes, so that every
-# worker starts with them. Measured on 12 faces rows: 2 workers 1.66x one worker with
+# worker starts with them (what run_row imports: ``import fastosmosis`` alone imports
+# next to nothing). Measured on 12 faces rows: 2 workers 1.66x one worker with
 # spawned workers (each importing all of this at its start), 1.93x with them forked
 # from the server (bench/README.md). Imports only: the server must not load the
 # parallel kernels: loading one from the cache starts GNU OpenMP, after which a fork is
 # refused ("fork() called from a process already using GNU OpenMP": every worker died).
 # Numba's fork-safe layer, its workqueue, costs more than it saves: a faces row took
 # 1.5-2.5 s on one workqueue thread against 0.9-1.2 s on one OpenMP thread.
-PRELOAD = ("distributed", "numpy", "scipy.ndimage", "numba", "fastosmosis")
+PRELOAD = ("distributed", "fastosmosis.jobs", "fastosmosis.batch")  # numpy, SciPy, Numba

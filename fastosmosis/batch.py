@@ -35,7 +35,7 @@ from ._write import write_files_atomic
 from .validation import check_number
 
 __all__ = ["BatchResult", "ManifestError", "RowResult", "SUMMARY_NAME", "WORKER_BYTES",
-           "fuse_many", "local_cluster", "local_workers", "plan", "run_row"]
+           "fuse_many", "kernel_sets", "local_cluster", "local_workers", "plan", "run_row"]
 
 SUMMARY_NAME = "batch-summary.csv"
 SUMMARY_COLUMNS = ("row", "status", "error", "seconds", "output", "foreground",
@@ -208,7 +208,8 @@ def fuse_many(items, *, outdir, client=None, base=None, defaults=None, workers=N
                 # runs last, once the cluster's closing has stopped its workers
                 stack.callback(remove_partial, unfinished)
                 n = workers or local_workers(todo)
-                client = stack.enter_context(local_cluster(n, retries=retries, quiet=quiet))
+                client = stack.enter_context(local_cluster(
+                    n, retries=retries, quiet=quiet, kernels=kernel_sets(todo)))
             batch.workers = len(client.scheduler_info()["workers"])
             if started is not None:
                 started(client.scheduler.address, batch.workers, len(todo))
@@ -240,6 +241,21 @@ def plan(items, *, outdir, base=None, defaults=None, local=True):
                 raise ManifestError(row.index, column, f"unknown value {value!r}; expected "
                                     f"one of {', '.join(choices)}")
     return rows
+
+
+def kernel_sets(rows):
+    """The distinct :func:`fastosmosis.precompile` keywords of ``rows``: the kernels the
+    batch will call (``dtype`` only where a row sets it; fuse takes it from the images
+    otherwise, float64 for 8- and 16-bit files)."""
+    keys = ("scheme", "solver", "v_step", "eta", "regularizer")
+    seen = []
+    for row in rows:
+        kwargs = {k: row.resolved[k] for k in keys}
+        if row.resolved["dtype"] is not None:
+            kwargs["dtype"] = row.resolved["dtype"]
+        if kwargs not in seen:
+            seen.append(kwargs)
+    return seen
 
 
 def _run_rows(distributed, client, rows, retries, record, unfinished):

@@ -175,9 +175,13 @@ def test_local_cluster_workers_have_one_numba_thread(monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     environ = dict(os.environ)
-    with local_cluster(1, retries=0, quiet=True) as client:
+    kernels = {"scheme": "paper", "solver": "ipiano", "v_step": "prox", "eta": 0.1,
+               "regularizer": "huber-tv"}
+    with local_cluster(1, retries=0, quiet=True, kernels=[kernels]) as client:
         threads = client.run(lambda: (os.environ["NUMBA_NUM_THREADS"],
                                       numba.config.NUMBA_NUM_THREADS))
+        # the worker loaded the batch's kernels as it started, none called yet
+        loaded = client.submit(_kernels_loaded, kernels, key="loaded").result(TIMEOUT)
         # Dask's trim threshold, which makes every array a new mapping, is left out
         trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         profiler = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
@@ -189,7 +193,26 @@ def test_local_cluster_workers_have_one_numba_thread(monkeypatch):
     assert list(threads.values()) == [("1", 1)]
     assert list(trim.values()) == [None]
     assert list(profiler.values()) == [False]  # no stack sampling for a dashboard
+    assert loaded
     assert os.environ == environ  # the nanny's variables (OMP_NUM_THREADS, ...) put back
+
+
+def _kernels_loaded(kernels):
+    """On a worker: whether every kernel of ``kernels`` is compiled for float64 once its
+    warm-up thread has ended (no task there calls a kernel)."""
+    import threading
+
+    from fastosmosis._solvers import kernels_for
+    from fastosmosis.model import Model, SolverOptions
+
+    for t in threading.enumerate():
+        if t.name == "fastosmosis-kernels":
+            t.join(TIMEOUT)
+    model = Model(eta=kernels["eta"], regularizer=kernels["regularizer"])
+    options = SolverOptions(scheme=kernels["scheme"], solver=kernels["solver"],
+                            v_step=kernels["v_step"])
+    found = kernels_for(model, options)
+    return bool(found) and all(k.is_compiled(np.float64) for k in found)
 
 
 def test_ctrl_c_stops_the_cluster_and_leaves_no_partial_file(tmp_path):

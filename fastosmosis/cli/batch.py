@@ -71,7 +71,7 @@ def run(args):
     from .._cluster import start_server
     from .._manifest import ManifestError, resolve_parameters
     from .._optional import require
-    from ..batch import fuse_many, plan
+    from ..batch import fuse_many, kernel_sets, plan
 
     if not args.scheduler:
         start_server()  # the workers' imports, beside this process's own start
@@ -100,7 +100,7 @@ def run(args):
                          f"column {exc.column}: {exc.problem}") from None
 
     def prepare(todo):  # the kernels, before the workers would each compile them
-        for kwargs in _kernel_sets(todo):
+        for kwargs in kernel_sets(todo):
             compile_first(console, kwargs, load=False)  # the workers load their own
 
     client = None
@@ -213,19 +213,6 @@ def _reader(action):
         return fuse_kwargs(argparse.Namespace(**{name: value}))[name[len(_FUSE_DEST):]]
 
     return read
-
-
-def _kernel_sets(rows):
-    """The distinct precompile keywords of the rows (the kernels the batch will call)."""
-    keys = ("scheme", "solver", "v_step", "eta", "regularizer")
-    seen = []
-    for row in rows:
-        kwargs = {k: row.resolved[k] for k in keys}
-        if row.resolved["dtype"] is not None:
-            kwargs["dtype"] = row.resolved["dtype"]
-        if kwargs not in seen:
-            seen.append(kwargs)
-    return seen
 
 
 class BatchProgress:
