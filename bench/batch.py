@@ -3,17 +3,25 @@
     python3 -m bench.batch [--rows 12] [--fault-rows 8] [--skip-throughput]
 
 Throughput: ``--rows`` faces-sized rows (the faces example, 600 x 460 RGB, alpha blur 5
-as the paper has it, every other parameter fuse's default; one output per row) fused by
-:func:`fastosmosis.batch.fuse_many` on a local cluster of one worker process and then of
-two (:func:`fastosmosis.batch.local_cluster`, handed to it as its client and kept open to
-read the workers' CPU time), and by its defaults (it starts as many workers as the cores
-and the memory allow); against them, a Python loop of :func:`fastosmosis.jobs.fuse_files`
-calls in one process with fuse's default threads (what a script without Dask does).
-Each figure is one run, wall time from the start to the return (the batch's includes
-starting and stopping its cluster and the workers' imports; the loop's includes loading
-the kernels, not the interpreter's start), and the CPU seconds per row.
-Targets: two workers >= 1.8x the rows per second of one; the defaults never slower than
-the loop.
+as the paper has it, every other parameter fuse's default; one output per row).
+
+- Scaling: :func:`fastosmosis.batch.fuse_many` on a local cluster of one worker process
+  and then of two (:func:`fastosmosis.batch.local_cluster`, handed to it as its client
+  and kept open to read the workers' CPU time), the workers' fork server started and
+  ready before either (so that neither pays its imports). Wall time from the cluster's
+  start to its end. Target: two workers >= 1.8x the rows per second of one. Beside it,
+  what this machine gives two processes without Dask: the rows fused by one plain
+  process with one Numba thread, and by two side by side (half the rows each), each
+  timed from after its imports to its last row.
+- Defaults against a loop: the command with its defaults (``fastosmosis batch MANIFEST -o
+  OUTDIR --quiet``: it starts as many workers as the cores and the memory allow) and a
+  Python script that calls :func:`fastosmosis.jobs.fuse_files` on each row in one
+  process with fuse's default threads (what a script without Dask does), each a fresh
+  interpreter timed from its start to its exit, imports and kernel loading included;
+  run loop, command, command, loop, so that a drift of the machine's speed falls on both.
+  Target: the command never slower than the loop. Beside it, the same in this process
+  (its imports done, the fork server up): fuse_many with its defaults, which starts its
+  own cluster, against the loop of fuse_files, kernel loading included.
 
 Faults: ``--fault-rows`` rows, one of them with a corrupt background, run by the
 command (``fastosmosis batch``, local cluster, defaults) in a subprocess; once the
@@ -25,6 +33,7 @@ them in under 5 s.
 
 import argparse
 import csv
+import glob
 import os
 import shutil
 import signal
@@ -62,6 +71,58 @@ def _cpu_seconds():
     return times.user + times.system
 
 
+LOOP = """
+import csv, sys
+from pathlib import Path
+from fastosmosis.jobs import fuse_files
+manifest = Path(sys.argv[1])
+with open(manifest, newline="") as fh:
+    rows = list(csv.DictReader(fh))
+folder = manifest.parent
+for row in rows:
+    fuse_files(folder / row["foreground"], folder / row["background"],
+               folder / row["output"], alpha=folder / row["alpha"],
+               alpha_blur=float(row["alpha_blur"]))
+"""
+
+
+# the machine's own reference for two workers: rows[K::N] fused by a plain process with
+# one Numba thread, timed from after its imports (kernel loading included, as a worker's
+# first row includes it) to its last row
+PLAIN = """
+import csv, sys, time
+from pathlib import Path
+from fastosmosis.jobs import fuse_files
+manifest, k, n = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+with open(manifest, newline="") as fh:
+    rows = list(csv.DictReader(fh))[k::n]
+folder = manifest.parent
+start = time.perf_counter()
+for row in rows:
+    fuse_files(folder / row["foreground"], folder / row["background"],
+               folder / "plain" / Path(row["output"]).name, alpha=folder / row["alpha"],
+               alpha_blur=float(row["alpha_blur"]))
+print(time.perf_counter() - start)
+"""
+
+
+def _plain(folder, manifest, processes):
+    """Seconds until the last of ``processes`` plain one-thread processes, side by side,
+    has fused its share of the rows (PLAIN)."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", PLAIN, manifest, str(k), str(processes)],
+                              cwd=folder, env=env, stdout=subprocess.PIPE, text=True)
+             for k in range(processes)]
+    return max(float(p.communicate()[0]) for p in procs)
+
+
+def _fresh(command, folder):
+    """Wall seconds of ``command`` in a fresh interpreter, from its start to its exit."""
+    start = time.perf_counter()
+    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def throughput(n):
     from fastosmosis.batch import fuse_many, local_cluster
     from fastosmosis.jobs import fuse_files
@@ -71,47 +132,69 @@ def throughput(n):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         items = _items(folder, n)
-        for label, workers in (("1 worker", 1), ("2 workers", 2), ("defaults", None)):
+        with local_cluster(1, quiet=True):  # the fork server up, with its imports
+            pass
+        for label, workers in (("1 worker", 1), ("2 workers", 2)):
             shutil.rmtree(folder / "out", ignore_errors=True)
             start = time.perf_counter()
-            if workers is None:  # what the command does: fuse_many starts its cluster
-                batch = fuse_many(items, outdir=folder / "out", base=folder, quiet=True)
-                cpu = running = None
-            else:  # the same local_cluster, kept open to read its workers' CPU time
-                with local_cluster(workers, quiet=True) as client:
-                    up = time.perf_counter()
-                    batch = fuse_many(items, outdir=folder / "out", base=folder,
-                                      client=client)
-                    running = time.perf_counter() - up
-                    cpu = sum(client.run(_cpu_seconds).values())
+            with local_cluster(workers, quiet=True) as client:
+                up = time.perf_counter()
+                batch = fuse_many(items, outdir=folder / "out", base=folder, client=client)
+                running = time.perf_counter() - up
+                cpu = sum(client.run(_cpu_seconds).values())
             seconds = time.perf_counter() - start
             assert batch.count("done") == n, [r.error for r in batch.failed]
-            figures[label] = (seconds, batch.workers, cpu, running)
+            figures[label] = (seconds, cpu, running)
+        # in this process, its imports done and the fork server up: fuse_many with its
+        # defaults (its own cluster) against a loop of fuse_files (kernels to load)
+        shutil.rmtree(folder / "out", ignore_errors=True)
+        start = time.perf_counter()
+        batch = fuse_many(items, outdir=folder / "out", base=folder, quiet=True)
+        inside = {"defaults": time.perf_counter() - start}
+        assert batch.count("done") == n, [r.error for r in batch.failed]
         shutil.rmtree(folder / "out")
         os.makedirs(folder / "out")
-        start, cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         for item in items:
             fuse_files(folder / item["foreground"], folder / item["background"],
                        folder / item["output"], alpha=folder / item["alpha"], **PARAMETERS)
-        figures["Python loop"] = (time.perf_counter() - start, None,
-                                  time.process_time() - cpu, None)
+        inside["loop"] = time.perf_counter() - start
+        _write_manifest(folder / "plain.csv", items)
+        os.makedirs(folder / "plain")
+        plain = {k: _plain(folder, "plain.csv", k) for k in (1, 2)}
+        fresh = []  # (label, seconds): loop, command, command, loop
+        for k, label in enumerate(("loop", "command", "command", "loop")):
+            manifest = f"run{k}.csv"  # its own outputs, in run{k}/
+            _write_manifest(folder / manifest,
+                            [dict(item, output=f"run{k}/face_{j:02d}.png")
+                             for j, item in enumerate(items)])
+            argv = ([sys.executable, "-c", LOOP, manifest] if label == "loop" else
+                    [sys.executable, "-m", "fastosmosis", "batch", manifest, "--quiet",
+                     "-o", f"run{k}"])
+            os.makedirs(folder / f"run{k}")
+            fresh.append((label, _fresh(argv, folder)))
+            assert len(glob.glob(str(folder / f"run{k}" / "face_*.png"))) == n
     print(f"throughput: {n} faces-sized rows (600 x 460 RGB, alpha_blur 5), one run each; "
           f"load average before {before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
-    for label, (seconds, workers, cpu, running) in figures.items():
-        procs = f"{workers} worker processes" if workers else "one process"
-        used = f", {cpu / n:.2f} CPU s per row" if cpu is not None else ""
-        if running is not None:
-            used += f", {n / running:.3f} rows/s once the cluster is up"
-        print(f"  {label:12s} {seconds:7.1f} s  {n / seconds:.3f} rows/s ({procs}{used})")
+    for label, (seconds, cpu, running) in figures.items():
+        print(f"  {label:10s} {seconds:6.1f} s  {n / seconds:.3f} rows/s, "
+              f"{cpu / n:.2f} CPU s per row, {n / running:.3f} rows/s once the cluster is up")
     one, two = figures["1 worker"][0], figures["2 workers"][0]
-    up_one, up_two = figures["1 worker"][3], figures["2 workers"][3]
-    loop, default = figures["Python loop"][0], figures["defaults"][0]
     print(f"  2 workers / 1 worker, rows per second: {one / two:.2f}x (target >= 1.8x); "
-          f"once the cluster is up: {up_one / up_two:.2f}x")
-    print(f"  defaults / Python loop, rows per second: {loop / default:.2f}x "
-          f"(target >= 1.0x)")
-    print("  (CPU s per row: the workers' own CPU time, their start and imports included; "
-          "the loop's process CPU time)")
+          f"once the cluster is up: {figures['1 worker'][2] / figures['2 workers'][2]:.2f}x")
+    print(f"  without Dask (the machine's reference): plain one-thread processes side by "
+          f"side, 1: {plain[1]:.1f} s, 2: {plain[2]:.1f} s, {plain[1] / plain[2]:.2f}x")
+    print("  fresh interpreters, start to exit: "
+          + ", ".join(f"{label} {t:.1f} s" for label, t in fresh))
+    loops = [t for label, t in fresh if label == "loop"]
+    commands = [t for label, t in fresh if label == "command"]
+    print(f"  command with its defaults / Python loop of fuse_files, rows per second: "
+          f"{sum(loops) / sum(commands):.2f}x over both pairs ({fresh[0][1] / fresh[1][1]:.2f}x, "
+          f"{fresh[3][1] / fresh[2][1]:.2f}x; target >= 1.0x)")
+    print(f"  in this process (imports done, fork server up): fuse_many with its defaults "
+          f"{inside['defaults']:.1f} s, loop of fuse_files {inside['loop']:.1f} s, "
+          f"{inside['loop'] / inside['defaults']:.2f}x")
+    print("  (CPU s per row: the workers' own CPU time, their start and imports included)")
 
 
 def _address(proc, deadline):
