@@ -183,12 +183,16 @@ WORKER_CONFIG = {"distributed.worker.multiprocessing-method": "forkserver",
 
 
 # imported once by the fork server that starts the worker processes, so that every
-# worker starts with them (what run_row imports: ``import fastosmosis`` alone imports
-# next to nothing). Measured on 12 faces rows: 2 workers 1.66x one worker with
-# spawned workers (each importing all of this at its start), 1.93x with them forked
-# from the server (bench/README.md). Imports only: the server must not load the
-# parallel kernels: loading one from the cache starts GNU OpenMP, after which a fork is
-# refused ("fork() called from a process already using GNU OpenMP": every worker died).
-# Numba's fork-safe layer, its workqueue, costs more than it saves: a faces row took
-# 1.5-2.5 s on one workqueue thread against 0.9-1.2 s on one OpenMP thread.
-PRELOAD = ("distributed", "fastosmosis.jobs", "fastosmosis.batch")  # numpy, SciPy, Numba
+# worker starts with them: what run_row imports (``import fastosmosis`` alone imports
+# next to nothing), and ``_server``, which starts Numba (its registries and LLVM, 0.2-0.4
+# s that each worker's first row paid). Measured on 12 faces rows (bench/README.md):
+# spawned workers, each importing all of this, delivered 1.66x the rows per second of
+# one where forked ones deliver 1.6-1.9x; with Numba started in the server, a worker's
+# first row takes as long as the next (0.89 s against 1.1-1.5 s). The parallel kernels
+# themselves cannot be loaded there: loading one from the cache starts GNU OpenMP, after
+# which a fork is refused ("fork() called from a process already using GNU OpenMP":
+# every worker died); each worker loads them as it starts (``_warmup``). Numba's
+# fork-safe layer, its workqueue, costs more than it saves: a faces row took 1.5-2.5 s
+# on one workqueue thread against 0.9-1.2 s on one OpenMP thread.
+PRELOAD = ("distributed", "fastosmosis.jobs", "fastosmosis.batch", "fastosmosis.api",
+           "fastosmosis._server")

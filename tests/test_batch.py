@@ -453,3 +453,22 @@ def test_local_workers_follow_cores_rows_and_memory(tmp_path):
     assert local_workers(rows, cores=2, memory=100 * one) == 2  # one per core
     assert local_workers(rows, cores=8, memory=2.5 * one) == 2  # what the memory holds
     assert local_workers(rows, cores=8, memory=one // 2) == 1  # at least one
+
+
+FORKED = r"""
+import os
+import numpy as np
+import fastosmosis._server  # what the workers' fork server imports: Numba started there
+pid = os.fork()
+if pid == 0:  # a worker: GNU OpenMP refuses to run in a fork of a process that started it
+    from fastosmosis import fuse
+    r = fuse(np.full((8, 8), 0.5), np.full((8, 8), 0.4), np.full((8, 8), 0.5), max_iter=3)
+    os._exit(0 if np.isfinite(r.u).all() else 3)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_numba_started_in_the_server_leaves_its_forks_free_to_run_kernels():
+    out = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True,
+                         timeout=TIMEOUT, cwd=ROOT)
+    assert out.stdout.strip() == "0", out.stderr
