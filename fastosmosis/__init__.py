@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 # each public name and the module that defines it, imported when the name is first
 # used (PEP 562): ``import fastosmosis`` and the command line's start do not wait for
 # Numba and SciPy (a second or so), which a batch spends starting its workers instead.
-# Numba's threading layer is chosen by ``_threads``, which the kernels import first.
+# Numba's threading layer is chosen where the kernels are imported (kernels/_types.py).
 _EXPORTS = {
     "FusionResult": ".api",
     "InsufficientMemoryError": "._memory",

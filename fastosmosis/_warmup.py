@@ -27,20 +27,6 @@ def encode(kernels):
     return json.dumps([dict(k) for k in kernels])
 
 
-def start_numba():
-    """Numba's own start (its typing and lowering registries, LLVM's target), which its
-    first compilation or cache load in a process sets up, 0.2-0.4 s: done here by
-    compiling a function of no parallel loop, which leaves OpenMP unstarted, so that the
-    server the workers are forked from can do it once for all of them."""
-    import numba
-
-    @numba.njit(cache=False)
-    def one_more(x):
-        return x + 1.0
-
-    return one_more(1.0)
-
-
 def dask_setup(worker):
     """Start loading the kernels of ``VARIABLE`` in a thread of this worker."""
     kernels = json.loads(os.environ.get(VARIABLE) or "[]")

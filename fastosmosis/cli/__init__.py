@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     if _local_batch(sys.argv[1:] if argv is None else argv):
         from .._cluster import start_server
 
-        start_server()  # the workers' imports, beside this process's own (batch.run)
+        start_server()  # the workers' imports, beside this process's own
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -68,13 +68,10 @@ def register(subparsers):
 
 def run(args):
     """The ``batch`` command; returns the exit status."""
-    from .._cluster import start_server
     from .._manifest import ManifestError, resolve_parameters
     from .._optional import require
     from ..batch import fuse_many, kernel_sets, plan
 
-    if not args.scheduler:
-        start_server()  # the workers' imports, beside this process's own start
     distributed = require("distributed", "a batch")
     console = Console(args.quiet)
     if args.workers is not None and args.scheduler:
