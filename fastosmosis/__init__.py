@@ -5,7 +5,7 @@ Implements the model of Parisotto, Calatroni, Bugeau, Papadakis and Schönlieb,
 Processing 29, 2020.
 """
 
-import importlib
+from . import _lazy
 
 __version__ = "0.1.0"
 
@@ -30,17 +30,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value  # found directly from now on
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
-
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "FusionResult",

@@ -1,5 +1,5 @@
 """``python -m fastosmosis``: the same as the ``fastosmosis`` command."""
 
-from .cli import main
+from .cli import entry_point
 
-raise SystemExit(main())
+raise SystemExit(entry_point())

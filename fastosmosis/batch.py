@@ -27,10 +27,11 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ._cluster import WORKER_BYTES, local_cluster, local_workers, start_server
+from ._cluster import WORKER_BYTES, local_cluster, local_workers
 from ._driver import STOP_BACKTRACKING
 from ._manifest import ManifestError, Row, failed_channels, is_current, plan_rows
 from ._optional import require
+from ._server import start_server
 from ._write import write_files_atomic
 from .validation import check_number
 

@@ -458,7 +458,7 @@ def test_local_workers_follow_cores_rows_and_memory(tmp_path):
 FORKED = r"""
 import os
 import numpy as np
-import fastosmosis._server  # what the workers' fork server imports: Numba started there
+import fastosmosis._preload  # what the workers' fork server imports: Numba started there
 pid = os.fork()
 if pid == 0:  # a worker: GNU OpenMP refuses to run in a fork of a process that started it
     from fastosmosis import fuse
