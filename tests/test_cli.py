@@ -435,3 +435,37 @@ def test_main_returns_status_for_help_and_no_command(capsys):
 ])
 def test_the_workers_server_starts_early_only_for_a_local_batch(argv, local):
     assert cli._local_batch(argv) is local
+
+
+LIGHT = r"""
+import json, sys
+from fastosmosis import cli
+from fastosmosis._server import start_server
+light = sorted(m for m in ("numpy", "numba", "scipy", "distributed") if m in sys.modules)
+parser = cli.build_parser("batch")
+names = sorted(parser._subparsers._group_actions[0].choices)
+print(json.dumps({"light": light, "names": names, "compare": "fastosmosis.cli.compare" in
+                  sys.modules, "all": sorted(cli.build_parser()._subparsers.
+                                               _group_actions[0].choices)}))
+"""
+
+
+def test_the_command_line_starts_light_and_imports_only_the_command_it_names():
+    # the server of a local batch's workers starts before NumPy is imported (main), and
+    # a command line that names a command imports no other command's module
+    out = subprocess.run([sys.executable, "-c", LIGHT], capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    r = json.loads(out)
+    assert r["light"] == []
+    assert r["names"] == ["batch"] and r["compare"] is False
+    assert r["all"] == sorted(cli.COMMANDS)
+
+
+def test_the_console_script_is_the_entry_point():
+    import importlib.metadata
+
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="fastosmosis")
+    assert script.load() is cli.entry_point
+    assert cli.Parser is cli.flags.Parser and "Parser" in dir(cli)  # PEP 562 names
+    with pytest.raises(AttributeError, match="no attribute 'Parserr'"):
+        cli.Parserr  # noqa: B018
