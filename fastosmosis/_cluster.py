@@ -117,8 +117,15 @@ def local_cluster(n_workers, *, retries=2, quiet=False, kernels=()):
         put_back(before)
 
 
-# the workers' configuration: forked from the server; no statistical profiler (it takes
-# the GIL every 10 ms to walk the solver's stack, for a dashboard the local cluster
-# does not serve)
+# the local cluster's configuration: workers forked from the server; no statistical
+# profiler (it takes the GIL every 10 ms to walk the solver's stack, for a dashboard the
+# local cluster does not serve); the event loops' health check every 500 ms instead of
+# 20 ms and the host metrics (CPU, network, disk; for the dashboard, not the memory
+# limits) every 2 s instead of 0.5 s. Measured with two idle workers, the scheduler and
+# nannies in this process: 5.1-5.8 % of a core in all with Dask's defaults, 2.5 % with
+# these; 12 faces rows by the command, four pairs in turns: 5.63-5.85 s against
+# 5.73-5.91 s.
 WORKER_CONFIG = {"distributed.worker.multiprocessing-method": "forkserver",
-                 "distributed.worker.profile.enabled": False}
+                 "distributed.worker.profile.enabled": False,
+                 "distributed.admin.tick.interval": "500ms",
+                 "distributed.admin.system-monitor.interval": "2s"}

@@ -185,6 +185,7 @@ def test_local_cluster_workers_have_one_numba_thread(monkeypatch):
         # Dask's trim threshold, which makes every array a new mapping, is left out
         trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
         profiler = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        tick = client.run(lambda: dask.config.get("distributed.admin.tick.interval"))
         # retries: the deaths of its worker a task survives; 0: the first is its end
         assert client.run_on_scheduler(lambda dask_scheduler:
                                        dask_scheduler.allowed_failures) == 0
@@ -193,6 +194,7 @@ def test_local_cluster_workers_have_one_numba_thread(monkeypatch):
     assert list(threads.values()) == [("1", 1)]
     assert list(trim.values()) == [None]
     assert list(profiler.values()) == [False]  # no stack sampling for a dashboard
+    assert list(tick.values()) == ["500ms"]  # the event loop's health checked less often
     assert loaded
     assert os.environ == environ  # the nanny's variables (OMP_NUM_THREADS, ...) put back
 
