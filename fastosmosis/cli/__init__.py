@@ -11,14 +11,16 @@ and exit with status 2; Ctrl-C exits with 130. In both cases no output file is
 written or changed: outputs are written to temporary files and renamed into place
 only when all of them are complete.
 
-This module holds :func:`build_parser` and :func:`main`; each command is a module of
-its own (:mod:`.fuse`, :mod:`.demo`, :mod:`.compare`: ``register(subparsers)`` and
+This module holds :func:`build_parser`, :func:`main` and the console script's
+:func:`entry_point`; each command is a module of its own, named in ``COMMANDS``
+(:mod:`.fuse`, :mod:`.demo`, :mod:`.compare`, ...: ``register(subparsers)`` and
 ``run(args)``), built on shared modules that import no command: :mod:`.console` (notes,
 progress, error lines), :mod:`.flags` (fuse's flags and the parser helpers),
 :mod:`.inputs` (compiling first, the library's reading with the console's notes); the
 work of ``fuse`` itself, its JSON report among it, is the library's
-(:mod:`fastosmosis.jobs`, :mod:`fastosmosis.report`). The library is imported only where
-it is needed, so that the first line a user waits for comes quickly.
+(:mod:`fastosmosis.jobs`, :mod:`fastosmosis.report`). The library, and of the commands
+only the one a command line names, are imported only where needed, so that the first
+line a user waits for comes quickly.
 """
 
 from __future__ import annotations
