@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         if getattr(args, "func", None) is None:
             commands = ", ".join(parser._subparsers._group_actions[0].choices)
             parser.error(f"choose a command: {commands}")
-        args.argv = argv
+        args.argv = argv  # the arguments as given (sys.argv[1:] by default): the reports hold them
         args.started = started
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse's exits, also from a command's own parser

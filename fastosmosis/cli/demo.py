@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import os
-import sys
 import time
 
 import numpy as np
@@ -147,7 +146,7 @@ def run_manuscript(args):
         console.note(line)
         console.flush_notes()
 
-    argv = sys.argv[1:] if args.argv is None else args.argv
+    argv = args.argv
     progress = Progress(manuscript_demo.CHANNELS, quiet=args.quiet)
     try:
         done = manuscript_demo.run_demo(out_dir, notes=note, callback=progress,

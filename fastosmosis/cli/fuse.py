@@ -10,7 +10,6 @@ progress, and names the flags in its errors. The solver's flags are made from
 from __future__ import annotations
 
 import re
-import sys
 import time
 
 from .console import PROG, Console, Progress, describe, shape_text
@@ -126,7 +125,7 @@ def run(args):
     if args.save_registered is not None and args.register is None:
         raise ValueError("--save-registered: needs --register (there is no registered "
                          "background without it)")
-    argv = sys.argv[1:] if args.argv is None else args.argv
+    argv = args.argv
     start = getattr(args, "started", time.perf_counter())
     try:
         job = prepare_files(

@@ -13,7 +13,6 @@ not converge is an error (exit status 2) and writes nothing.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
@@ -136,7 +135,7 @@ def _report(args, result, fixed_info, moving_info, hashes, wall_seconds):
 
     from ..report import file_entry, report_text, similarity_of, versions
 
-    argv = sys.argv[1:] if getattr(args, "argv", None) is None else args.argv
+    argv = args.argv
     found = {
         "command": [PROG, *argv],
         "inputs": {"fixed": file_entry(fixed_info, hashes[args.fixed]),
