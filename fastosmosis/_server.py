@@ -2,10 +2,10 @@
 environment and what it imports.
 
 Part of :mod:`fastosmosis.batch`. This module imports nothing but the standard library
-(and Dask, for its configuration, when it starts the server), so that the command line can start the
-server before it imports NumPy, Numba and distributed itself: the server's imports
-(``PRELOAD``, about 0.9 s) then run beside the command's own. The server imports
-:mod:`fastosmosis._preload` last.
+(and Dask, for its configuration, when it starts the server), so that the command line
+can start the server before it imports NumPy, Numba and distributed itself: the
+server's imports (``PRELOAD``, about 0.9 s) then run beside the command's own. The
+server imports :mod:`fastosmosis._preload` last.
 """
 
 from __future__ import annotations
